@@ -1,0 +1,169 @@
+"""Free-address bookkeeping of one subnet: O(1)/O(log n) per call whatever the subnet size.
+
+Addresses are offsets from the subnet's network address. Single addresses and aligned /28 blocks are
+drawn either at random (default: realistic fragmentation) or lowest-first (hand-checkable tests).
+An indexable set gives O(1) random choice and removal; lazy min-heaps give lowest-first; a per-block
+free count tells which /28 blocks are wholly free.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import random
+from typing import Literal
+
+BLOCK = 16
+RESERVED_LOW = 4  # network, router, DNS, reserved; plus the broadcast address
+Policy = Literal["random", "lowest"]
+
+
+class _IndexedSet:
+    """A set of ints with O(1) add, remove and uniform random choice."""
+
+    def __init__(self, items: list[int]) -> None:
+        self._items = items
+        self._pos = {value: i for i, value in enumerate(items)}
+
+    def __contains__(self, value: int) -> bool:
+        return value in self._pos
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, value: int) -> None:
+        if value not in self._pos:
+            self._pos[value] = len(self._items)
+            self._items.append(value)
+
+    def remove(self, value: int) -> None:
+        i = self._pos.pop(value)
+        last = self._items.pop()
+        if i < len(self._items):
+            self._items[i] = last
+            self._pos[last] = i
+
+    def choice(self, rng: random.Random) -> int:
+        return self._items[rng.randrange(len(self._items))]
+
+
+class _LowestFirst:
+    """Lazy min-heap over an _IndexedSet: the smallest member in O(log n) amortised."""
+
+    def __init__(self, members: _IndexedSet, items: list[int]) -> None:
+        self._members = members
+        self._heap = sorted(items)
+
+    def push(self, value: int) -> None:
+        heapq.heappush(self._heap, value)
+
+    def smallest(self) -> int:
+        while self._heap[0] not in self._members:
+            heapq.heappop(self._heap)
+        return self._heap[0]
+
+
+class SubnetAddresses:
+    """Which addresses and /28 blocks of one subnet are free."""
+
+    def __init__(self, cidr: str, rng: random.Random, policy: Policy = "random") -> None:
+        network = ipaddress.IPv4Network(cidr)
+        if network.prefixlen > 28:
+            raise ValueError(f"subnet {cidr} is smaller than a /28")
+        self.network = network
+        self.base = int(network.network_address)
+        self.size = network.num_addresses
+        self._rng = rng
+        self._policy: Policy = policy
+        usable = list(range(RESERVED_LOW, self.size - 1))
+        self._free = _IndexedSet(list(usable))
+        self._free_lowest = _LowestFirst(self._free, usable) if policy == "lowest" else None
+        blocks = self.size // BLOCK
+        self._block_free = [BLOCK] * blocks
+        self._block_free[0] -= RESERVED_LOW
+        self._block_free[-1] -= 1
+        full = [b for b in range(blocks) if self._block_free[b] == BLOCK]
+        self._full_blocks = _IndexedSet(list(full))
+        self._full_lowest = _LowestFirst(self._full_blocks, full) if policy == "lowest" else None
+
+    # --- queries --------------------------------------------------------------------------------
+    @property
+    def free_count(self) -> int:
+        return len(self._free)
+
+    @property
+    def free_blocks(self) -> int:
+        return len(self._full_blocks)
+
+    def is_reserved(self, offset: int) -> bool:
+        return offset < RESERVED_LOW or offset == self.size - 1
+
+    def contains(self, address: str) -> bool:
+        return ipaddress.IPv4Address(address) in self.network
+
+    def offset(self, address: str) -> int:
+        return int(ipaddress.IPv4Address(address)) - self.base
+
+    def address(self, offset: int) -> str:
+        return str(ipaddress.IPv4Address(self.base + offset))
+
+    def prefix(self, block_offset: int) -> str:
+        return f"{self.address(block_offset)}/28"
+
+    def is_free(self, offset: int) -> bool:
+        return offset in self._free
+
+    # --- taking and giving back -----------------------------------------------------------------
+    def take_addresses(self, count: int) -> list[int] | None:
+        """`count` free addresses, or None (and nothing taken) when fewer are free."""
+        if count > len(self._free):
+            return None
+        taken = []
+        for _ in range(count):
+            offset = self._free_lowest.smallest() if self._free_lowest else self._free.choice(self._rng)
+            self._take(offset)
+            taken.append(offset)
+        return taken
+
+    def take_specific(self, offsets: list[int]) -> bool:
+        """Take exactly these addresses, all or none."""
+        if len(set(offsets)) != len(offsets) or any(o not in self._free for o in offsets):
+            return False
+        for offset in offsets:
+            self._take(offset)
+        return True
+
+    def take_blocks(self, count: int) -> list[int] | None:
+        """`count` wholly free aligned /28 blocks (offsets of their first address), or None."""
+        if count > len(self._full_blocks):
+            return None
+        taken = []
+        for _ in range(count):
+            block = self._full_lowest.smallest() if self._full_lowest else self._full_blocks.choice(self._rng)
+            start = block * BLOCK
+            for offset in range(start, start + BLOCK):
+                self._take(offset)
+            taken.append(start)
+        return taken
+
+    def give_back(self, offsets: list[int]) -> None:
+        for offset in offsets:
+            if offset in self._free or self.is_reserved(offset):
+                raise ValueError(f"address offset {offset} is not in use")
+        for offset in offsets:
+            self._free.add(offset)
+            if self._free_lowest:
+                self._free_lowest.push(offset)
+            block = offset // BLOCK
+            self._block_free[block] += 1
+            if self._block_free[block] == BLOCK:
+                self._full_blocks.add(block)
+                if self._full_lowest:
+                    self._full_lowest.push(block)
+
+    def _take(self, offset: int) -> None:
+        self._free.remove(offset)
+        block = offset // BLOCK
+        if self._block_free[block] == BLOCK:
+            self._full_blocks.remove(block)
+        self._block_free[block] -= 1

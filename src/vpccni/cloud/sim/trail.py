@@ -1,0 +1,120 @@
+"""A CloudTrail-format log of every simulated EC2 call (ec2 spec §9)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# Virtual clocks start at 0; their events are dated from this instant (2026-01-01T00:00:00Z).
+VIRTUAL_EPOCH = 1767225600.0
+
+
+def items(values: Iterable[Any]) -> dict[str, Any]:
+    """An EC2 query list: {"items": [...]} or {} when empty."""
+    listed = list(values)
+    return {"items": listed} if listed else {}
+
+
+def tag_set(tags: Mapping[str, str]) -> dict[str, Any]:
+    return items({"key": k, "value": v} for k, v in tags.items())
+
+
+def filter_set(filters: Mapping[str, Iterable[str]] | None) -> dict[str, Any]:
+    return items(
+        {"name": name, "valueSet": items({"value": v} for v in values)} for name, values in (filters or {}).items()
+    )
+
+
+def event_time(seconds: float) -> str:
+    if seconds < 1e9:  # a virtual clock
+        seconds += VIRTUAL_EPOCH
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CloudTrail:
+    """Collects events in call order; `write` emits {"Records": [...]} sorted by event time."""
+
+    def __init__(self, account_id: str, region: str, record_read_only: bool = True) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.record_read_only = record_read_only
+        self._events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        when: float,
+        action: str,
+        read_only: bool,
+        request: dict[str, Any],
+        response: dict[str, Any] | None,
+        error: tuple[str, str, int] | None,
+        role: str,
+        session: str,
+        source_ip: str,
+        user_agent: str,
+        request_id: str,
+        event_id: str,
+    ) -> None:
+        if read_only and not self.record_read_only:
+            return
+        event: dict[str, Any] = {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": f"AROA{self.account_id}:{session}",
+                "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{role}/{session}",
+                "accountId": self.account_id,
+            },
+            "eventTime": event_time(when),
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": action,
+            "awsRegion": self.region,
+            "sourceIPAddress": source_ip,
+            "userAgent": user_agent,
+            "requestParameters": request,
+            "responseElements": None,
+            "requestID": request_id,
+            "eventID": event_id,
+            "readOnly": read_only,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": self.account_id,
+            "eventCategory": "Management",
+            "_simTime": when,
+        }
+        if error is not None:
+            code, message, status = error
+            event["errorCode"] = f"{'Server' if status >= 500 and code not in _CLIENT_5XX else 'Client'}.{code}"
+            event["errorMessage"] = message
+        elif not read_only:
+            event["responseElements"] = {"requestId": request_id, **(response or {"_return": True})}
+        with self._lock:
+            self._events.append(event)
+
+    def events(self) -> list[dict[str, Any]]:
+        """The recorded events, ordered by event time (stable for equal times)."""
+        with self._lock:
+            ordered = sorted(self._events, key=lambda e: e["_simTime"])
+        return [{k: v for k, v in e.items() if k != "_simTime"} for e in ordered]
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"Records": self.events()}, indent=1) + "\n")
+
+    def write_jsonl(self, path: str | Path) -> None:
+        with open(path, "w") as out:
+            for event in self.events():
+                out.write(json.dumps(event) + "\n")
+
+
+_CLIENT_5XX = frozenset({"RequestLimitExceeded"})
+
+
+def new_uuid(rng_bits: int) -> str:
+    return str(uuid.UUID(int=rng_bits, version=4))
