@@ -55,7 +55,7 @@ class TokenBucket:
     def seconds_until(self, now: float, amount: float = 1.0) -> float:
         self._refill(now)
         missing = amount - self.tokens
-        return 0.0 if missing <= 0 else missing / self.refill_per_second
+        return 0.0 if missing <= 1e-9 else missing / self.refill_per_second
 
 
 class Throttler:
