@@ -54,3 +54,17 @@ class RealClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+
+# Virtual clocks start at 0; anything shown to people (trail, tags) dates them from this instant,
+# 2026-01-01T00:00:00Z. Real clocks already read Unix time.
+VIRTUAL_EPOCH = 1767225600.0
+
+
+def utc_iso(seconds: float) -> str:
+    """RFC 3339 UTC time of a clock reading, e.g. "2026-01-01T00:00:05Z"."""
+    from datetime import UTC, datetime
+
+    if seconds < 1e9:
+        seconds += VIRTUAL_EPOCH
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

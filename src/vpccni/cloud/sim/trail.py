@@ -6,12 +6,10 @@ import json
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# Virtual clocks start at 0; their events are dated from this instant (2026-01-01T00:00:00Z).
-VIRTUAL_EPOCH = 1767225600.0
+from vpccni.cloud.clock import utc_iso
 
 
 def items(values: Iterable[Any]) -> dict[str, Any]:
@@ -28,12 +26,6 @@ def filter_set(filters: Mapping[str, Iterable[str]] | None) -> dict[str, Any]:
     return items(
         {"name": name, "valueSet": items({"value": v} for v in values)} for name, values in (filters or {}).items()
     )
-
-
-def event_time(seconds: float) -> str:
-    if seconds < 1e9:  # a virtual clock
-        seconds += VIRTUAL_EPOCH
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CloudTrail:
@@ -72,7 +64,7 @@ class CloudTrail:
                 "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{role}/{session}",
                 "accountId": self.account_id,
             },
-            "eventTime": event_time(when),
+            "eventTime": utc_iso(when),
             "eventSource": "ec2.amazonaws.com",
             "eventName": action,
             "awsRegion": self.region,

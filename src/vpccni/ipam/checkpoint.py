@@ -1,0 +1,93 @@
+"""The checkpoint file's content, in the reference's format `vpc-cni-ipam/1` (ipamd spec §8).
+
+This module turns a datastore into that JSON and back; where the bytes go (a file, written atomically,
+or memory) is the owner's business: the daemon passes a file store, simulators a memory one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from vpccni.ipam.datastore import Datastore, IpamKey, PodMetadata
+
+VERSION = "vpc-cni-ipam/1"
+NANOS = 1_000_000_000
+
+
+class CheckpointError(Exception):
+    pass
+
+
+class CheckpointStore(Protocol):
+    def write(self, text: str) -> None: ...
+
+    def read(self) -> str | None:
+        """The stored text, or None when nothing was ever stored (a fresh node)."""
+        ...
+
+
+class MemoryCheckpointStore:
+    def __init__(self, text: str | None = None) -> None:
+        self.text = text
+        self.writes = 0
+
+    def write(self, text: str) -> None:
+        self.text = text
+        self.writes += 1
+
+    def read(self) -> str | None:
+        return self.text
+
+
+def render(datastore: Datastore, clock_offset: float = 0.0) -> str:
+    allocations = []
+    for key, metadata, address, assigned_time in datastore.allocations():
+        record: dict[str, Any] = {
+            "networkName": key.network_name,
+            "containerID": key.container_id,
+            "ifName": key.if_name,
+            "ipv4": address,
+            "allocationTimestamp": int(round((assigned_time + clock_offset) * NANOS)),
+        }
+        if metadata and (metadata.namespace or metadata.name):
+            record["metadata"] = {
+                "k8sPodNamespace": metadata.namespace,
+                "k8sPodName": metadata.name,
+                "interfacesCount": metadata.interfaces_count,
+            }
+        allocations.append(record)
+    return json.dumps({"version": VERSION, "allocations": allocations}) + "\n"
+
+
+def parse(text: str) -> list[tuple[IpamKey, PodMetadata, str, float]]:
+    """Entries of a checkpoint; raises CheckpointError on anything but a valid vpc-cni-ipam/1 file."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint is not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint version {data.get('version') if isinstance(data, dict) else None!r}")
+    out = []
+    for item in data.get("allocations") or []:
+        meta = item.get("metadata") or {}
+        key = IpamKey(item.get("networkName", ""), item.get("containerID", ""), item.get("ifName", ""))
+        metadata = PodMetadata(
+            meta.get("k8sPodNamespace", ""), meta.get("k8sPodName", ""), int(meta.get("interfacesCount") or 1)
+        )
+        address = item.get("ipv4")
+        if not address:
+            continue
+        out.append((key, metadata, address, int(item.get("allocationTimestamp", 0)) / NANOS))
+    return out
+
+
+class StoreCheckpoint:
+    """A datastore checkpoint sink writing the rendered JSON to a store after every change."""
+
+    def __init__(self, store: CheckpointStore, clock_offset: float = 0.0) -> None:
+        self.store = store
+        self.clock_offset = clock_offset
+
+    def save(self, datastore: Datastore) -> None:
+        self.store.write(render(datastore, self.clock_offset))

@@ -1,0 +1,180 @@
+"""ipamd configuration from the reference's environment variables, with its defaults (ipamd spec §1).
+
+The reference never rejects a malformed IP-management value: it silently falls back to the default
+(bool: anything but 1/t/T/TRUE/true/True/0/f/F/FALSE/false/False; int: anything but an optional sign
+and digits). `IpamConfig.from_env` reproduces that and reports each fallback in `warnings`, so front
+ends can say which variable was ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+DEFAULT_BACKING_STORE = "/var/run/aws-node/ipam.json"
+KNOWN_VARIABLES = frozenset(
+    {
+        "WARM_ENI_TARGET",
+        "WARM_IP_TARGET",
+        "MINIMUM_IP_TARGET",
+        "WARM_PREFIX_TARGET",
+        "ENABLE_PREFIX_DELEGATION",
+        "MAX_ENI",
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG",
+        "AWS_MANAGE_ENIS_NON_SCHEDULABLE",
+        "ENABLE_SUBNET_DISCOVERY",
+        "MANAGE_UNTAGGED_ENI",
+        "DISABLE_NETWORK_RESOURCE_PROVISIONING",
+        "ENABLE_IMDS_ONLY_MODE",
+        "DISABLE_LEAKED_ENI_CLEANUP",
+        "IP_COOLDOWN_PERIOD",
+        "AWS_VPC_K8S_CNI_BACKING_STORE",
+        "CLUSTER_NAME",
+        "ADDITIONAL_ENI_TAGS",
+        "ENABLE_IPv4",
+        "ENABLE_IPv6",
+        "ENABLE_POD_ENI",
+        "AWS_VPC_K8S_CNI_EXTERNALSNAT",
+        "AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS",
+        "AWS_VPC_ENI_MTU",
+        "AWS_VPC_K8S_CNI_VETHPREFIX",
+        "NETWORK_POLICY_ENFORCING_MODE",
+        "VPC_CNI_VERSION",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EniConfig:
+    """A custom-networking ENIConfig: the subnet and security groups for new ENIs."""
+
+    name: str
+    subnet_id: str
+    security_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IpamConfig:
+    warm_eni_target: int = 1
+    warm_ip_target: int = 0
+    minimum_ip_target: int = 0
+    warm_prefix_target: int = 0
+    enable_prefix_delegation: bool = False
+    max_eni: int = -1
+    custom_networking: bool = False
+    manage_enis_non_schedulable: bool = False
+    enable_subnet_discovery: bool = True
+    manage_untagged_eni: bool = True
+    disable_network_resource_provisioning: bool = False
+    enable_imds_only_mode: bool = False
+    disable_leaked_eni_cleanup: bool = False
+    ip_cooldown_period: int = 30
+    backing_store: str = DEFAULT_BACKING_STORE
+    cluster_name: str = ""
+    additional_eni_tags: Mapping[str, str] = field(default_factory=dict)
+    external_snat: bool = False
+    exclude_snat_cidrs: tuple[str, ...] = ()
+    network_policy_mode: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def defined(self) -> bool:
+        """WARM_IP_TARGET or MINIMUM_IP_TARGET set: they override WARM_ENI_TARGET and WARM_PREFIX_TARGET."""
+        return self.warm_ip_target != 0 or self.minimum_ip_target != 0
+
+    @property
+    def provisioning_disabled(self) -> bool:
+        return self.disable_network_resource_provisioning or self.enable_imds_only_mode
+
+    @property
+    def leaked_eni_cleanup(self) -> bool:
+        return not (self.disable_leaked_eni_cleanup or self.provisioning_disabled)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IpamConfig:
+        warnings: list[str] = []
+
+        def boolean(name: str, default: bool) -> bool:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            if raw in _TRUE:
+                return True
+            if raw in _FALSE:
+                return False
+            warnings.append(f"{name}={raw!r} is not a boolean; the default {str(default).lower()} is used")
+            return default
+
+        def integer(name: str, default: int, minimum: int | None = 0) -> int:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            if not _INT.fullmatch(raw):
+                warnings.append(f"{name}={raw!r} is not an integer; the default {default} is used")
+                return default
+            value = int(raw)
+            if minimum is not None and value < minimum:
+                warnings.append(f"{name}={raw!r} is negative; the default {default} is used")
+                return default
+            return value
+
+        tags: dict[str, str] = {}
+        raw_tags = env.get("ADDITIONAL_ENI_TAGS")
+        if raw_tags:
+            try:
+                parsed = json.loads(raw_tags)
+                if not isinstance(parsed, dict):
+                    raise ValueError
+                tags = {str(k): str(v) for k, v in parsed.items() if "k8s.amazonaws.com" not in str(k)}
+            except ValueError:
+                warnings.append(f"ADDITIONAL_ENI_TAGS={raw_tags!r} is not a JSON object; ignored")
+        mode = env.get("NETWORK_POLICY_ENFORCING_MODE", "")
+        if mode and mode.lower() not in ("none", "strict", "standard"):
+            raise ValueError(f"NETWORK_POLICY_ENFORCING_MODE={mode!r}: expected none, strict or standard")
+        for name in sorted(set(env) - KNOWN_VARIABLES):
+            warnings.append(f"{name} is not an ipamd setting vpccni knows; ignored")
+        cooldown_raw = env.get("IP_COOLDOWN_PERIOD")
+        return cls(
+            warm_eni_target=integer("WARM_ENI_TARGET", 1),
+            warm_ip_target=integer("WARM_IP_TARGET", 0),
+            minimum_ip_target=integer("MINIMUM_IP_TARGET", 0),
+            warm_prefix_target=integer("WARM_PREFIX_TARGET", 0),
+            enable_prefix_delegation=boolean("ENABLE_PREFIX_DELEGATION", False),
+            max_eni=integer("MAX_ENI", -1, minimum=None),
+            custom_networking=boolean("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", False),
+            manage_enis_non_schedulable=boolean("AWS_MANAGE_ENIS_NON_SCHEDULABLE", False),
+            enable_subnet_discovery=boolean("ENABLE_SUBNET_DISCOVERY", True),
+            manage_untagged_eni=boolean("MANAGE_UNTAGGED_ENI", True),
+            disable_network_resource_provisioning=boolean("DISABLE_NETWORK_RESOURCE_PROVISIONING", False),
+            enable_imds_only_mode=boolean("ENABLE_IMDS_ONLY_MODE", False),
+            disable_leaked_eni_cleanup=boolean("DISABLE_LEAKED_ENI_CLEANUP", False),
+            ip_cooldown_period=integer("IP_COOLDOWN_PERIOD", 30, minimum=None)
+            if cooldown_raw is None or _INT.fullmatch(cooldown_raw)
+            else integer("IP_COOLDOWN_PERIOD", 30),
+            backing_store=env.get("AWS_VPC_K8S_CNI_BACKING_STORE") or DEFAULT_BACKING_STORE,
+            cluster_name=env.get("CLUSTER_NAME", ""),
+            additional_eni_tags=tags,
+            external_snat=boolean("AWS_VPC_K8S_CNI_EXTERNALSNAT", False),
+            exclude_snat_cidrs=tuple(
+                c.strip() for c in env.get("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS", "").split(",") if c.strip()
+            ),
+            network_policy_mode=mode,
+            warnings=tuple(warnings),
+        )
+
+
+def effective_max_eni(config: IpamConfig, eni_limit: int) -> int:
+    """MAX_ENI applies only when 1 ≤ MAX_ENI < the type's limit (ipamd spec §0.1)."""
+    return config.max_eni if 1 <= config.max_eni < eni_limit else eni_limit
+
+
+def checkpoint_path(config: IpamConfig, card: int = 0) -> str:
+    """Card 0 uses the backing store; card N the same path with `.json` → `-nic-N.json`."""
+    path = config.backing_store
+    return path if card == 0 else path.replace(".json", f"-nic-{card}.json")

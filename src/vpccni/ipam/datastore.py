@@ -1,0 +1,347 @@
+"""The per-node datastore: ENIs, their /32s and /28 prefixes, and which pod holds which address (ipamd spec §7).
+
+Orders are vpccni's deterministic choice (spec §0.3): ENIs by device number, CIDRs in the order added,
+lowest free address inside a CIDR. Time comes in as arguments; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MIGRATED_NETWORK = "_migrated-from-cri"
+MIGRATED_IFNAME = "unknown"
+
+
+class DatastoreError(Exception):
+    """An error with the reference's exact message."""
+
+
+class NoAvailableAddress(DatastoreError):
+    def __init__(self) -> None:
+        super().__init__("AssignPodIPv4Address: no available IP/Prefix addresses")
+
+
+class UnknownPod(DatastoreError):
+    def __init__(self) -> None:
+        super().__init__("datastore: unknown pod")
+
+
+@dataclass(frozen=True, slots=True)
+class IpamKey:
+    """The CNI primary key: (network name, container id, interface name)."""
+
+    network_name: str
+    container_id: str
+    if_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodMetadata:
+    namespace: str = ""
+    name: str = ""
+    interfaces_count: int = 1
+
+
+@dataclass(slots=True)
+class AddressEntry:
+    address: str
+    key: IpamKey | None = None
+    metadata: PodMetadata | None = None
+    assigned_time: float = 0.0
+    unassigned_time: float | None = None
+
+    def cooling(self, now: float, period: float) -> bool:
+        return self.unassigned_time is not None and now - self.unassigned_time < period
+
+
+@dataclass(slots=True)
+class Cidr:
+    cidr: str
+    is_prefix: bool
+    base: int
+    size: int
+    entries: dict[int, AddressEntry] = field(default_factory=dict)  # offset → entry, created on first use
+    assigned: int = 0
+
+    @classmethod
+    def parse(cls, cidr: str) -> Cidr:
+        net = ipaddress.IPv4Network(cidr)
+        return cls(str(net), net.prefixlen < 32, int(net.network_address), net.num_addresses)
+
+    def address(self, offset: int) -> str:
+        return str(ipaddress.IPv4Address(self.base + offset))
+
+
+@dataclass
+class Eni:
+    eni_id: str
+    device_number: int
+    is_primary: bool
+    created_at: float
+    subnet_id: str = ""
+    excluded: bool = False
+    is_trunk: bool = False
+    is_efa: bool = False
+    cidrs: dict[str, Cidr] = field(default_factory=dict)
+
+    @property
+    def route_table_id(self) -> int:
+        return 254 if self.device_number == 0 else self.device_number + 1
+
+    @property
+    def assigned(self) -> int:
+        return sum(c.assigned for c in self.cidrs.values())
+
+    def mode_cidrs(self, prefix_mode: bool) -> Iterator[Cidr]:
+        return (c for c in self.cidrs.values() if c.is_prefix == prefix_mode)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Pool stats over non-excluded ENIs and CIDRs of the current mode (ipamd spec §3.1)."""
+
+    total: int
+    assigned: int
+    cooldown: int
+    total_prefixes: int
+    free_prefixes: int
+
+    @property
+    def avail(self) -> int:
+        return self.total - self.assigned
+
+
+@dataclass(frozen=True)
+class Assignment:
+    address: str
+    eni_id: str
+    device_number: int
+    route_table_id: int
+
+
+class CheckpointSink(Protocol):
+    def save(self, datastore: Datastore) -> None: ...
+
+
+class NullCheckpoint:
+    def save(self, datastore: Datastore) -> None:
+        return None
+
+
+class Datastore:
+    def __init__(self, prefix_mode: bool, cooldown_period: float, checkpoint: CheckpointSink | None = None) -> None:
+        self.prefix_mode = prefix_mode
+        self.cooldown_period = cooldown_period
+        self.checkpoint: CheckpointSink = checkpoint or NullCheckpoint()
+        self.enis: dict[str, Eni] = {}
+        self.total = 0  # Σ sizes of every CIDR added (reference counter; Q8 double-subtracts on forced removal)
+        self.assigned = 0
+        self.allocated_prefix = 0
+        self.force_removed_enis = 0
+        self.force_removed_ips = 0
+        self.no_available_ip = 0
+        self._by_key: dict[IpamKey, tuple[Eni, Cidr, int]] = {}
+        self._ordered: list[Eni] | None = None
+
+    # --- ENIs and CIDRs -------------------------------------------------------------------------
+    def ordered_enis(self) -> list[Eni]:
+        if self._ordered is None:
+            self._ordered = sorted(self.enis.values(), key=lambda e: e.device_number)
+        return self._ordered
+
+    def add_eni(self, eni_id: str, device_number: int, is_primary: bool, now: float, **extra: object) -> Eni:
+        if eni_id in self.enis:
+            raise DatastoreError("data store: duplicate ENI")
+        eni = Eni(eni_id, device_number, is_primary, now, **extra)  # type: ignore[arg-type]
+        self.enis[eni_id] = eni
+        self._ordered = None
+        return eni
+
+    def add_cidr(self, eni_id: str, cidr: str) -> Cidr:
+        eni = self.enis.get(eni_id)
+        if eni is None:
+            raise DatastoreError("add ENI's IP to datastore: unknown ENI")
+        parsed = Cidr.parse(cidr)
+        if any(parsed.cidr in e.cidrs for e in self.enis.values()):
+            raise DatastoreError("datastore: IP already in data store")
+        eni.cidrs[parsed.cidr] = parsed
+        self.total += parsed.size
+        if parsed.is_prefix:
+            self.allocated_prefix += 1
+        return parsed
+
+    def del_cidr(self, eni_id: str, cidr: str, force: bool = False) -> None:
+        eni = self.enis.get(eni_id)
+        if eni is None:
+            raise DatastoreError("datastore: unknown ENI")
+        entry = eni.cidrs.get(str(ipaddress.IPv4Network(cidr)))
+        if entry is None:
+            raise DatastoreError("datastore: unknown IP")
+        if entry.assigned:
+            if not force:
+                raise DatastoreError("datastore: IP is used and can not be deleted")
+            self._unassign_all(entry)
+            self.checkpoint.save(self)
+        del eni.cidrs[entry.cidr]
+        self.total -= entry.size
+        if entry.is_prefix:
+            self.allocated_prefix -= 1
+
+    def remove_eni(self, eni_id: str, force: bool = False) -> None:
+        eni = self.enis.get(eni_id)
+        if eni is None:
+            raise DatastoreError("datastore: unknown ENI")
+        if eni.assigned:
+            if not force:
+                raise DatastoreError("datastore: ENI is used and can not be deleted")
+            self.force_removed_enis += 1
+            for cidr in eni.cidrs.values():
+                self._unassign_all(cidr)
+                self.total -= cidr.size  # quirk Q8: subtracted here and again below
+            self.checkpoint.save(self)
+        for cidr in eni.cidrs.values():
+            self.total -= cidr.size
+            if cidr.is_prefix:
+                self.allocated_prefix -= 1
+        del self.enis[eni_id]
+        self._ordered = None
+
+    def _unassign_all(self, cidr: Cidr) -> None:
+        for entry in cidr.entries.values():
+            if entry.key is not None:
+                del self._by_key[entry.key]
+                entry.key = None
+                entry.metadata = None
+                self.assigned -= 1
+                self.force_removed_ips += 1
+        cidr.assigned = 0
+
+    # --- stats ----------------------------------------------------------------------------------
+    def stats(self, now: float) -> Stats:
+        total = assigned = cooldown = total_prefixes = free_prefixes = 0
+        for eni in self.enis.values():
+            for cidr in eni.cidrs.values():
+                if cidr.is_prefix:
+                    total_prefixes += 1
+                    if cidr.assigned == 0:
+                        free_prefixes += 1
+                if eni.excluded or cidr.is_prefix != self.prefix_mode:
+                    continue
+                total += cidr.size
+                assigned += cidr.assigned
+                for entry in cidr.entries.values():
+                    if entry.key is None and entry.cooling(now, self.cooldown_period):
+                        cooldown += 1
+        return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
+
+    # --- pods -----------------------------------------------------------------------------------
+    def assign(self, key: IpamKey, metadata: PodMetadata, now: float) -> Assignment:
+        held = self._by_key.get(key)
+        if held is not None:
+            eni, cidr, offset = held
+            return Assignment(cidr.address(offset), eni.eni_id, eni.device_number, eni.route_table_id)
+        for eni in self.ordered_enis():
+            if eni.excluded:
+                continue
+            for cidr in eni.cidrs.values():
+                if cidr.is_prefix != self.prefix_mode or cidr.assigned >= cidr.size:
+                    continue
+                free = self._lowest_free(cidr, now)
+                if free is None:
+                    continue
+                offset = free
+                entry = cidr.entries.get(offset)
+                if entry is None:
+                    entry = cidr.entries[offset] = AddressEntry(cidr.address(offset))
+                entry.key, entry.metadata, entry.assigned_time = key, metadata, now
+                cidr.assigned += 1
+                self.assigned += 1
+                self._by_key[key] = (eni, cidr, offset)
+                try:
+                    self.checkpoint.save(self)
+                except Exception:
+                    self._clear(eni, cidr, offset, entry)
+                    raise
+                return Assignment(entry.address, eni.eni_id, eni.device_number, eni.route_table_id)
+        self.no_available_ip += 1
+        raise NoAvailableAddress()
+
+    def _lowest_free(self, cidr: Cidr, now: float) -> int | None:
+        period = self.cooldown_period
+        for offset in range(cidr.size):
+            entry = cidr.entries.get(offset)
+            if entry is None or (entry.key is None and not entry.cooling(now, period)):
+                return offset
+        return None
+
+    def _clear(self, eni: Eni, cidr: Cidr, offset: int, entry: AddressEntry) -> None:
+        assert entry.key is not None
+        del self._by_key[entry.key]
+        entry.key = None
+        entry.metadata = None
+        cidr.assigned -= 1
+        self.assigned -= 1
+
+    def lookup(self, key: IpamKey) -> tuple[Eni, Cidr, AddressEntry] | None:
+        held = self._by_key.get(key) or self._by_key.get(IpamKey(MIGRATED_NETWORK, key.container_id, MIGRATED_IFNAME))
+        if held is None:
+            return None
+        eni, cidr, offset = held
+        return eni, cidr, cidr.entries[offset]
+
+    def release(self, key: IpamKey, now: float) -> tuple[Eni, Cidr, AddressEntry]:
+        """Free a pod's address; it then cools for the cooldown period before another pod may get it."""
+        found = self.lookup(key)
+        if found is None:
+            raise UnknownPod()
+        eni, cidr, entry = found
+        held_key, metadata = entry.key, entry.metadata
+        assert held_key is not None
+        offset = self._by_key[held_key][2]
+        self._clear(eni, cidr, offset, entry)
+        try:
+            self.checkpoint.save(self)
+        except Exception:
+            entry.key, entry.metadata = held_key, metadata
+            cidr.assigned += 1
+            self.assigned += 1
+            self._by_key[held_key] = (eni, cidr, offset)
+            raise
+        entry.unassigned_time = now
+        entry.metadata = metadata  # kept for the reply's interfaces count; key is cleared
+        return eni, cidr, entry
+
+    def restore(self, key: IpamKey, metadata: PodMetadata, address: str, assigned_time: float) -> bool:
+        """Re-assign a checkpointed pod to its address; False if the address is in no known CIDR."""
+        value = int(ipaddress.IPv4Address(address))
+        for eni in self.enis.values():
+            for cidr in eni.cidrs.values():
+                if cidr.base <= value < cidr.base + cidr.size:
+                    offset = value - cidr.base
+                    entry = cidr.entries.get(offset)
+                    if entry is not None and entry.key is not None:
+                        raise DatastoreError("datastore: IP already in data store")
+                    entry = cidr.entries.setdefault(offset, AddressEntry(address))
+                    entry.key, entry.metadata, entry.assigned_time = key, metadata, assigned_time
+                    cidr.assigned += 1
+                    self.assigned += 1
+                    self._by_key[key] = (eni, cidr, offset)
+                    return True
+        return False
+
+    def allocations(self) -> list[tuple[IpamKey, PodMetadata | None, str, float]]:
+        out = []
+        for key, (_, cidr, offset) in self._by_key.items():
+            entry = cidr.entries[offset]
+            out.append((key, entry.metadata, entry.address, entry.assigned_time))
+        return out
+
+    def cooling_on(self, eni: Eni, now: float) -> bool:
+        return any(
+            entry.key is None and entry.cooling(now, self.cooldown_period)
+            for cidr in eni.cidrs.values()
+            for entry in cidr.entries.values()
+        )
