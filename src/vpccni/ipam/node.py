@@ -507,13 +507,7 @@ class NodeIpam:
         except (Ec2Error, StopIteration):
             self._error("increaseIPPoolAllocENI")
             try:
-                self._retry(
-                    "DeleteNetworkInterface",
-                    12,
-                    0.5,
-                    0.15,
-                    lambda: self._ec2("DeleteNetworkInterface", self.ec2.delete_network_interface, eni_id),
-                )
+                self._delete_eni(eni_id)
             except NotFoundError:
                 pass
             except Ec2Error:
@@ -627,13 +621,7 @@ class NodeIpam:
                     lambda: self._ec2("DetachNetworkInterface", self.ec2.detach_network_interface, attachment_id),
                 )
                 self.clock.sleep(DETACH_WAIT)
-            self._retry(
-                "DeleteNetworkInterface",
-                12,
-                0.5,
-                0.15,
-                lambda: self._ec2("DeleteNetworkInterface", self.ec2.delete_network_interface, eni_id),
-            )
+            self._delete_eni(eni_id)
         except NotFoundError:
             pass
         except Ec2Error as exc:
@@ -773,15 +761,7 @@ class NodeIpam:
             elif age < LEAKED_ENI_AGE:
                 continue
             try:
-                self._retry(
-                    "DeleteNetworkInterface",
-                    12,
-                    0.5,
-                    0.15,
-                    lambda eni_id=eni.eni_id: self._ec2(
-                        "DeleteNetworkInterface", self.ec2.delete_network_interface, eni_id
-                    ),
-                )
+                self._delete_eni(eni.eni_id)
                 deleted += 1
             except Ec2Error as exc:
                 self.metrics.inc("awscni_aws_utils_error_count", fn="cleanUpLeakedENIDeleteErr", error=exc.code)
