@@ -22,6 +22,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
 	$(BIN)/vpccni max-pods m5.large c5.xlarge m4.large --prefix-delegation
+	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
+	$(BIN)/vpccni node-sim --instance-type m5.large --pods 20 --subnet-cidr 10.0.0.0/28
 
 ## lint: ruff and mypy
 lint: $(STAMP)

@@ -43,6 +43,7 @@ from vpccni.cloud.sim.trail import filter_set, items, new_uuid, tag_set
 
 T = TypeVar("T")
 RETRY_CAP_SECONDS = 20.0
+_INJECTED_STATUS = {"RequestLimitExceeded": 503, "InternalError": 500, "Unavailable": 503}
 
 
 def _err(code: str, message: str) -> Ec2Error:
@@ -140,7 +141,7 @@ class SimEc2:
                 faults[0][2] = int(remaining) - 1  # type: ignore[call-overload]
                 if faults[0][2] <= 0:  # type: ignore[operator]
                     faults.pop(0)
-                error = make_error(str(code), str(message), 503 if code == "RequestLimitExceeded" else None)
+                error = make_error(str(code), str(message), _INJECTED_STATUS.get(str(code)))
             elif not cloud.throttler.admit(
                 action, start, mutating=not read_only, unfiltered=unfiltered, instances=instances
             ):
