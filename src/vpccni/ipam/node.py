@@ -11,12 +11,19 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from vpccni import catalog
 from vpccni.cloud.api import Ec2Api
-from vpccni.cloud.clock import Clock, utc_iso
-from vpccni.cloud.errors import AddressLimitError, Ec2Error, InsufficientAddressesError, NotFoundError
+from vpccni.cloud.clock import VIRTUAL_EPOCH, Clock, utc_iso
+from vpccni.cloud.errors import (
+    AddressLimitError,
+    Ec2Error,
+    InsufficientAddressesError,
+    NotFoundError,
+    eni_id_from_not_found,
+)
 from vpccni.cloud.records import InstanceMetadata, MetadataEni, NetworkInterface
 from vpccni.ipam import policy
 from vpccni.ipam.checkpoint import CheckpointStore, MemoryCheckpointStore, StoreCheckpoint, parse
@@ -186,8 +193,6 @@ class NodeIpam:
                     for e in self._ec2("DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, ids)
                 }
             except NotFoundError as exc:
-                from vpccni.cloud.errors import eni_id_from_not_found
-
                 missing = eni_id_from_not_found(exc.message)
                 if missing in ids:
                     ids.remove(missing)
@@ -784,10 +789,6 @@ class NodeIpam:
 
 
 def _age_seconds(created: str, now: float) -> float | None:
-    from datetime import datetime
-
-    from vpccni.cloud.clock import VIRTUAL_EPOCH
-
     try:
         stamp = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     except ValueError:

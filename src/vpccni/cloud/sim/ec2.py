@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -117,7 +118,7 @@ class SimEc2:
         mean = MEAN_LATENCY.get(action, DEFAULT_LATENCY) * cloud.config.latency_scale
         sigma = cloud.config.latency_sigma
         # lognormal with the given mean: median = mean · exp(−σ²/2)
-        value = cloud.lognormal(mean * pow(2.718281828459045, -sigma * sigma / 2), sigma)
+        value = cloud.lognormal(mean * math.exp(-sigma * sigma / 2), sigma)
         return (value / 2 if failed else value) + cloud.extra_latency.get(action, 0.0)
 
     def _attempt(
