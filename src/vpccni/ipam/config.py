@@ -139,7 +139,6 @@ class IpamConfig:
             raise ValueError(f"NETWORK_POLICY_ENFORCING_MODE={mode!r}: expected none, strict or standard")
         for name in sorted(set(env) - KNOWN_VARIABLES):
             warnings.append(f"{name} is not an ipamd setting vpccni knows; ignored")
-        cooldown_raw = env.get("IP_COOLDOWN_PERIOD")
         return cls(
             warm_eni_target=integer("WARM_ENI_TARGET", 1),
             warm_ip_target=integer("WARM_IP_TARGET", 0),
@@ -154,9 +153,7 @@ class IpamConfig:
             disable_network_resource_provisioning=boolean("DISABLE_NETWORK_RESOURCE_PROVISIONING", False),
             enable_imds_only_mode=boolean("ENABLE_IMDS_ONLY_MODE", False),
             disable_leaked_eni_cleanup=boolean("DISABLE_LEAKED_ENI_CLEANUP", False),
-            ip_cooldown_period=integer("IP_COOLDOWN_PERIOD", 30, minimum=None)
-            if cooldown_raw is None or _INT.fullmatch(cooldown_raw)
-            else integer("IP_COOLDOWN_PERIOD", 30),
+            ip_cooldown_period=integer("IP_COOLDOWN_PERIOD", 30, minimum=None),
             backing_store=env.get("AWS_VPC_K8S_CNI_BACKING_STORE") or DEFAULT_BACKING_STORE,
             cluster_name=env.get("CLUSTER_NAME", ""),
             additional_eni_tags=tags,

@@ -121,7 +121,7 @@ class NodeIpam:
     def _error(self, fn: str) -> None:
         self.metrics.inc("awscni_ipamd_error_count", fn=fn)
 
-    def _retry(self, action: str, attempts: int, base: float, jitter: float, call: Callable[[], T]) -> T:
+    def _retry(self, attempts: int, base: float, jitter: float, call: Callable[[], T]) -> T:
         """The reference's ENI-lifecycle retry loops (§11.3): back-off base × 2^try, cap 60 s, + jitter."""
         for attempt in range(attempts):
             try:
@@ -226,9 +226,7 @@ class NodeIpam:
         missing = {k: v for k, v in self._wanted_tags(False).items() if current.get(k) != v}
         if missing:
             try:
-                self._retry(
-                    "CreateTags", 5, 0.5, 0.3, lambda: self._ec2("CreateTags", self.ec2.create_tags, [eni_id], missing)
-                )
+                self._retry(5, 0.5, 0.3, lambda: self._ec2("CreateTags", self.ec2.create_tags, [eni_id], missing))
             except Ec2Error as exc:
                 log.warning("tagging %s failed: %s", eni_id, exc)
 
@@ -619,7 +617,6 @@ class NodeIpam:
             if described.attachment is not None:
                 attachment_id = described.attachment.attachment_id
                 self._retry(
-                    "DetachNetworkInterface",
                     12,
                     0.2,
                     0.15,
@@ -776,7 +773,7 @@ class NodeIpam:
         def delete() -> None:
             self._ec2("DeleteNetworkInterface", self.ec2.delete_network_interface, eni_id)
 
-        self._retry("DeleteNetworkInterface", 12, 0.5, 0.15, delete)
+        self._retry(12, 0.5, 0.15, delete)
 
     # --- the reference's main loop, one turn (§5.4) -------------------------------------------------
     def loop_once(self) -> None:

@@ -98,9 +98,6 @@ class SubnetAddresses:
     def is_reserved(self, offset: int) -> bool:
         return offset < RESERVED_LOW or offset == self.size - 1
 
-    def contains(self, address: str) -> bool:
-        return ipaddress.IPv4Address(address) in self.network
-
     def offset(self, address: str) -> int:
         return int(ipaddress.IPv4Address(address)) - self.base
 
@@ -109,9 +106,6 @@ class SubnetAddresses:
 
     def prefix(self, block_offset: int) -> str:
         return f"{self.address(block_offset)}/28"
-
-    def is_free(self, offset: int) -> bool:
-        return offset in self._free
 
     # --- taking and giving back -----------------------------------------------------------------
     def take_addresses(self, count: int) -> list[int] | None:

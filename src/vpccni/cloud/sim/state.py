@@ -195,7 +195,3 @@ class SimCloud:
         """Add `seconds` to every call of `action` (fault injection: a slow API)."""
         with self.lock:
             self.extra_latency[action] = seconds
-
-    def addresses_in_use(self, subnet_id: str) -> int:
-        subnet = self.subnets[subnet_id]
-        return subnet.pool.size - 5 - subnet.pool.free_count
