@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean proto
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -38,6 +38,13 @@ test: lint
 ## bench: print the benchmark figures (never fails on time)
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## proto: regenerate the gRPC modules from src/vpccni/daemon/proto/rpc.proto (committed; run after editing it)
+PROTO_OUT := src/vpccni/daemon
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I$(PROTO_OUT)/proto --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
+	  --grpc_python_out=$(PROTO_OUT) $(PROTO_OUT)/proto/rpc.proto
+	sed -i 's/^import rpc_pb2 as/from vpccni.daemon import rpc_pb2 as/' $(PROTO_OUT)/rpc_pb2_grpc.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

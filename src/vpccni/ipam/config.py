@@ -46,6 +46,15 @@ KNOWN_VARIABLES = frozenset(
         "AWS_VPC_K8S_CNI_VETHPREFIX",
         "NETWORK_POLICY_ENFORCING_MODE",
         "VPC_CNI_VERSION",
+        # read by the daemon and the plugin rather than the engine
+        "AWS_VPC_K8S_CNI_LOGLEVEL",
+        "AWS_VPC_K8S_CNI_LOG_FILE",
+        "AWS_VPC_K8S_PLUGIN_LOG_FILE",
+        "AWS_VPC_K8S_PLUGIN_LOG_LEVEL",
+        "AWS_VPC_K8S_CNI_CONNMARK",
+        "AWS_VPC_K8S_CNI_RANDOMIZESNAT",
+        "AWS_VPC_CNI_NODE_PORT_SUPPORT",
+        "AWS_EXTERNAL_SERVICE_CIDRS",
     }
 )
 
@@ -175,3 +184,15 @@ def checkpoint_path(config: IpamConfig, card: int = 0) -> str:
     """Card 0 uses the backing store; card N the same path with `.json` → `-nic-N.json`."""
     path = config.backing_store
     return path if card == 0 else path.replace(".json", f"-nic-{card}.json")
+
+
+SETTING_PREFIXES = ("AWS_VPC_", "AWS_MANAGE_", "WARM_", "MINIMUM_", "ENABLE_", "DISABLE_", "MAX_ENI", "IP_COOLDOWN")
+
+
+def ipamd_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of a whole process environment that are (or look like) ipamd settings.
+
+    A daemon's environment holds PATH, HOME and the like; only these go to `IpamConfig.from_env`, so a
+    misspelt setting (WARM_IP_TARGT) still gets its warning and PATH does not.
+    """
+    return {k: v for k, v in environ.items() if k in KNOWN_VARIABLES or k.startswith(SETTING_PREFIXES)}

@@ -28,7 +28,7 @@ from vpccni.cloud.records import InstanceMetadata, MetadataEni, NetworkInterface
 from vpccni.ipam import policy
 from vpccni.ipam.checkpoint import CheckpointStore, MemoryCheckpointStore, StoreCheckpoint, parse
 from vpccni.ipam.config import EniConfig, IpamConfig, effective_max_eni
-from vpccni.ipam.datastore import Assignment, Datastore, DatastoreError, Eni, IpamKey, PodMetadata, Stats
+from vpccni.ipam.datastore import Assignment, Cidr, Datastore, DatastoreError, Eni, IpamKey, PodMetadata, Stats
 from vpccni.ipam.metrics import CountingMetrics, MetricsSink
 
 log = logging.getLogger("vpccni.ipam")
@@ -155,6 +155,7 @@ class NodeIpam:
         self.max_pods = self.max_pods_input or self.limits.eni_max_pods or 110
         primary = next(e for e in meta.enis if e.device_number == 0 and e.network_card == 0)
         self.primary_eni_id = primary.eni_id
+        self.primary_ip = primary.local_ipv4s[0] if primary.local_ipv4s else ""
         self.primary_subnet = primary.subnet_id
         self.primary_groups = tuple(sorted(primary.security_group_ids))
         self.vpc_id = primary.vpc_id
@@ -258,11 +259,35 @@ class NodeIpam:
         text = self.checkpoint_store.read()
         if text is None:
             return
+        unplaced = []
         for key, metadata, address, assigned_time in parse(text):
             if (metadata.namespace or metadata.name) and not self.pod_alive(metadata.namespace, metadata.name):
                 continue
-            self.ds.restore(key, metadata, address, assigned_time)
+            if not self.ds.restore(key, metadata, address, assigned_time):
+                unplaced.append((key, metadata, address, assigned_time))
+        if unplaced and self._load_cidrs_metadata_lacks():
+            for key, metadata, address, assigned_time in unplaced:
+                self.ds.restore(key, metadata, address, assigned_time)
         self.ds.checkpoint.save(self.ds)
+
+    def _load_cidrs_metadata_lacks(self) -> bool:
+        """EC2 as tie-breaker for a restart right after an Assign: metadata may not list the new addresses yet.
+
+        The reference drops such pods as stale (its metadata-lag quirk); a pod keeping its address across
+        an ipamd restart matters more, so vpccni asks EC2 once before dropping anything.
+        """
+        try:
+            described = self._describe_all(list(self.ds.enis))
+        except Ec2Error:
+            return False
+        for eni in self.ds.ordered_enis():
+            found = described.get(eni.eni_id)
+            if found is None:
+                continue
+            for cidr in (*(f"{ip}/32" for ip in found.secondary_ips), *found.ipv4_prefixes):
+                if cidr not in eni.cidrs:
+                    self._add_cidr(eni, cidr)
+        return True
 
     def _mode_toggle_cleanup(self) -> None:
         if self.cfg.provisioning_disabled:
@@ -278,9 +303,10 @@ class NodeIpam:
     def _report_limits(self) -> None:
         self.metrics.set("awscni_eni_max", self.max_eni - self.unmanaged)
         self.metrics.set("awscni_ip_max", self.m * (self.max_eni - self.unmanaged))
-        self._report_gauges()
+        self.report_gauges()
 
-    def _report_gauges(self) -> None:
+    def report_gauges(self) -> None:
+        """Set the datastore gauges from the current state (the daemon also calls this before a scrape)."""
         self.metrics.set("awscni_eni_allocated", len(self.ds.enis))
         self.metrics.set("awscni_total_ip_addresses", self.ds.total)
         self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
@@ -310,7 +336,7 @@ class NodeIpam:
             self._try_free_eni()
         if scaled_down:
             self.last_decrease = self.last_pool_action = self.clock.now()
-        self._report_gauges()
+        self.report_gauges()
 
     def _idle_eni_exists(self) -> bool:
         return any(
@@ -667,7 +693,7 @@ class NodeIpam:
                 self.metrics.inc("awscni_force_removed_ips", removed_ips)
             self.metrics.inc("awscni_reconcile_count", fn="eniReconcileDel")
         self.last_pool_action = self.clock.now()
-        self._report_gauges()
+        self.report_gauges()
 
     def _reconcile_addresses(self, eni: Eni, entry: MetadataEni) -> None:
         now = self.clock.now()
@@ -720,12 +746,14 @@ class NodeIpam:
         except DatastoreError:
             self.metrics.inc("awscni_no_available_ip_addresses")
             raise
-        self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
+        found = self.ds.lookup(key)
+        if found is not None:
+            self._report_pod_gauges(found[0], found[1])
         return result
 
     def release_pod(self, key: IpamKey) -> Release:
         eni, cidr, entry = self.ds.release(key, self.clock.now())
-        self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
+        self._report_pod_gauges(eni, cidr)
         if not self.prefix_mode and cidr.is_prefix:  # §9 DelNetwork side effect (Q7: never in PD mode)
             unused = [c.cidr for c in eni.cidrs.values() if c.is_prefix and c.assigned == 0]
             for prefix in unused:
@@ -733,6 +761,11 @@ class NodeIpam:
             self._unassign(eni.eni_id, unused)
         count = entry.metadata.interfaces_count if entry.metadata else 1
         return Release(eni.eni_id, entry.address, eni.device_number, eni.route_table_id, count or 1)
+
+    def _report_pod_gauges(self, eni: Eni, cidr: Cidr) -> None:
+        self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
+        self.metrics.set("awscni_assigned_ip_per_eni", eni.assigned, eni=eni.eni_id)
+        self.metrics.set("awscni_assigned_ip_per_cidr", cidr.assigned, cidr=cidr.cidr)
 
     # --- leaked ENIs (§6) ---------------------------------------------------------------------------
     def cleanup_leaked_enis(self) -> int:

@@ -158,6 +158,8 @@ class SimEc2:
                 except Ec2Error as exc:
                     error = exc
             self._record(start, action, read_only, request, response, error)
+            if error is None and not read_only and cloud.on_change is not None:
+                cloud.on_change(cloud)
         if error is not None:
             raise error
         return result
@@ -641,6 +643,8 @@ class SimEc2:
                 )
             if eni.slots > limits.ipv4_per_eni - 1:
                 raise _err("PrivateIpAddressLimitExceeded", "Number of private addresses will exceed limit.")
+            if eni.prefixes and not limits.supports_prefix_delegation:
+                raise _err("InvalidParameterValue", f"Prefix delegation is not supported for {limits.instance_type}")
             if eni.az != inst.az:
                 raise _err("InvalidParameterValue", "The ENI and the instance are in different availability zones")
             now = cloud.clock.now()

@@ -7,6 +7,7 @@ import ipaddress
 import math
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vpccni.catalog import InstanceLimits
@@ -121,6 +122,8 @@ class SimCloud:
         self.faults: dict[str, list[list[object]]] = {}
         self.denied: set[str] = set()
         self.extra_latency: dict[str, float] = {}
+        # Called (under the lock) after every successful mutating call: the daemon persists the account.
+        self.on_change: Callable[[SimCloud], None] | None = None
 
     # --- ids and randomness ---------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:

@@ -1,0 +1,59 @@
+"""Saving and loading a simulated account, so a daemon restarted on the sim finds its ENIs again.
+
+Real EC2 outlives ipamd; the simulated one lives in the daemon's process, so the daemon writes the
+account's resources to its state directory after every change (atomically) and loads them on start.
+Throttling buckets, the trail and injected faults are per-process and start afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from typing import Any
+
+from vpccni.cloud.sim.state import SimCloud
+
+FIELDS = ("vpcs", "subnets", "enis", "instances", "attachments", "_pending_detaches")
+FORMAT = "vpccni-sim-cloud/1"
+
+
+def save(cloud: SimCloud, path: str) -> None:
+    with cloud.lock:
+        state: dict[str, Any] = {name: getattr(cloud, name) for name in FIELDS}
+        state["rng"] = cloud.rng.getstate()
+        data = pickle.dumps({"format": FORMAT, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix=".sim-cloud-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def load(cloud: SimCloud, path: str) -> bool:
+    """Fill `cloud` from `path`; False when there is no saved account yet."""
+    try:
+        with open(path, "rb") as handle:
+            saved = pickle.load(handle)  # noqa: S301 - our own state file, in our own state directory
+    except FileNotFoundError:
+        return False
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file")
+    state = saved["state"]
+    with cloud.lock:
+        for name in FIELDS:
+            setattr(cloud, name, state[name])
+        cloud.rng.setstate(state["rng"])
+    return True
+
+
+def persist_on_change(cloud: SimCloud, path: str) -> None:
+    """Save the account to `path` after every successful mutating call from now on."""
+    cloud.on_change = lambda changed: save(changed, path)

@@ -1,0 +1,1 @@
+"""ipamd, the node daemon: the engine in real time behind gRPC, a fast local endpoint, metrics and introspection."""

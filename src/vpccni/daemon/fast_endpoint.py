@@ -1,0 +1,171 @@
+"""The fast local endpoint for vpccni's own CNI plugin: length-prefixed JSON on a unix socket.
+
+The plugin cannot afford to import grpcio, so it sends one `vpccni.cni.wire` frame. Requests carry
+the AddNetwork/DelNetwork fields (same names as the proto) under "request", and may carry the pod's
+network namespace as a file descriptor; a `PodNetwork` hook, when the daemon has one, wires or
+unwires the pod with it (the datapath lives in `vpccni.cni`, not here). Every failure becomes an
+error reply with a CNI error code; a bad request never takes the daemon down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socketserver
+import threading
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from vpccni.cni import wire
+from vpccni.ipam.backend import AddReply, AddRequest, CniBackend, DelRequest, PodAddress, VersionMismatch
+
+log = logging.getLogger("vpccni.daemon.fast")
+
+# CNI spec error codes used on this wire.
+INCOMPATIBLE_VERSION = 1
+DECODE_FAILURE = 6
+INVALID_CONFIG = 7
+TRY_AGAIN_LATER = 11
+INTERNAL = 999
+
+ADD_FIELDS = {f for f in AddRequest.__dataclass_fields__}
+DEL_FIELDS = {f for f in DelRequest.__dataclass_fields__}
+
+
+class RequestError(Exception):
+    def __init__(self, code: int, msg: str, details: str = "") -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.details = code, msg, details
+
+
+class PodNetwork(Protocol):
+    """Wires a pod's namespace for an address the engine gave it (implemented by the datapath)."""
+
+    def setup(self, request: dict[str, Any], reply: AddReply, netns_fd: int | None) -> dict[str, Any]: ...
+
+    def teardown(self, request: dict[str, Any], addresses: tuple[PodAddress, ...], netns_fd: int | None) -> None: ...
+
+    def check(self, request: dict[str, Any], addresses: tuple[PodAddress, ...], netns_fd: int | None) -> list[str]: ...
+
+
+class FastEndpoint:
+    def __init__(
+        self, backend: CniBackend, lock: threading.Lock, socket_path: str, pod_network: PodNetwork | None = None
+    ) -> None:
+        self.backend = backend
+        self.lock = lock
+        self.socket_path = socket_path
+        self.pod_network = pod_network
+        os.makedirs(os.path.dirname(os.path.abspath(socket_path)), mode=0o755, exist_ok=True)
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+        endpoint = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                endpoint.serve_one(self.request)
+
+        self.server = socketserver.ThreadingUnixStreamServer(socket_path, Handler)
+        self.server.daemon_threads = True
+        os.chmod(socket_path, 0o660)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fast-endpoint", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+
+    # --- one connection: one request, one reply --------------------------------------------------
+    def serve_one(self, sock: Any) -> None:
+        fds: list[int] = []
+        try:
+            try:
+                message, fds = wire.receive(sock, with_fds=True)
+            except (wire.WireError, OSError) as exc:
+                raise RequestError(DECODE_FAILURE, "bad request frame", str(exc)) from None
+            reply = self.dispatch(message, fds[0] if fds else None)
+        except RequestError as exc:
+            reply = {"ok": False, "error": {"code": exc.code, "msg": exc.msg, "details": exc.details}}
+        except Exception as exc:  # never let one request kill the daemon
+            log.exception("fast endpoint request failed")
+            reply = {"ok": False, "error": {"code": INTERNAL, "msg": "ipamd internal error", "details": repr(exc)}}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            wire.send(sock, reply)
+        except OSError:
+            log.warning("client went away before the reply")
+
+    def dispatch(self, message: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+        op = message.get("op")
+        request = message.get("request") or {}
+        if not isinstance(request, dict):
+            raise RequestError(DECODE_FAILURE, "request must be a JSON object")
+        if op == "ping":
+            return {"ok": True, "version": self.backend.version}
+        if op == "add":
+            return self._add(request, netns_fd)
+        if op == "del":
+            return self._del(request, netns_fd)
+        if op == "check":
+            return self._check(request, netns_fd)
+        raise RequestError(INVALID_CONFIG, f"unknown op {op!r}", "expected add, del, check or ping")
+
+    def _add(self, request: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+        add = AddRequest(**_fields(request, ADD_FIELDS, ("client_version", "container_id", "if_name", "network_name")))
+        try:
+            with self.lock:
+                reply = self.backend.add_network(add)
+        except VersionMismatch as exc:
+            raise RequestError(INCOMPATIBLE_VERSION, str(exc)) from None
+        if not reply.success:
+            raise RequestError(TRY_AGAIN_LATER, "failed to assign an IP address to container", reply.reason)
+        extra: dict[str, Any] = {}
+        if self.pod_network is not None:
+            try:
+                extra = self.pod_network.setup(request, reply, netns_fd)
+            except Exception as exc:
+                log.exception("pod network setup failed", extra={"container": add.container_id})
+                rollback = DelRequest(
+                    add.client_version, add.container_id, add.if_name, add.network_name, "SetupNSFailed"
+                )
+                with self.lock:
+                    self.backend.del_network(rollback)
+                raise RequestError(INTERNAL, "failed to set up the pod network", str(exc)) from None
+        return {"ok": True, "reply": asdict(reply), **extra}
+
+    def _del(self, request: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+        delete = DelRequest(
+            **_fields(request, DEL_FIELDS, ("client_version", "container_id", "if_name", "network_name"))
+        )
+        try:
+            with self.lock:
+                reply = self.backend.del_network(delete)
+        except VersionMismatch as exc:
+            raise RequestError(INCOMPATIBLE_VERSION, str(exc)) from None
+        if self.pod_network is not None:
+            self.pod_network.teardown(request, reply.addresses, netns_fd)
+        return {"ok": True, "reply": asdict(reply)}
+
+    def _check(self, request: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+        add = AddRequest(**_fields(request, ADD_FIELDS, ("client_version", "container_id", "if_name", "network_name")))
+        with self.lock:
+            address = self.backend.lookup(add)
+        if address is None:
+            raise RequestError(INVALID_CONFIG, "no address assigned to this container", add.container_id)
+        missing = self.pod_network.check(request, (address,), netns_fd) if self.pod_network else []
+        if missing:
+            raise RequestError(INTERNAL, "pod network is incomplete", "; ".join(missing))
+        return {"ok": True, "address": asdict(address)}
+
+
+def _fields(request: dict[str, Any], allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
+    for name in required:
+        if not isinstance(request.get(name), str):
+            raise RequestError(DECODE_FAILURE, f"request field {name!r} must be a string")
+    return {k: v for k, v in request.items() if k in allowed}
