@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vpccni import catalog
+
 _INT = re.compile(r"[+-]?[0-9]+")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -196,3 +198,13 @@ def ipamd_settings(environ: Mapping[str, str]) -> dict[str, str]:
     misspelt setting (WARM_IP_TARGT) still gets its warning and PATH does not.
     """
     return {k: v for k, v in environ.items() if k in KNOWN_VARIABLES or k.startswith(SETTING_PREFIXES)}
+
+
+def default_max_pods(limits: catalog.InstanceLimits, cfg: IpamConfig) -> int:
+    """What `vpccni max-pods` recommends for the node's mode: kubelet's max-pods unless overridden."""
+    return catalog.max_pods(
+        limits,
+        prefix_delegation=cfg.enable_prefix_delegation,
+        custom_networking=cfg.custom_networking,
+        max_eni=cfg.max_eni if cfg.max_eni >= 1 else None,
+    ).max_pods

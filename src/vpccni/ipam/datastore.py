@@ -332,6 +332,18 @@ class Datastore:
                     return True
         return False
 
+    def next_cooldown_end(self, now: float) -> float | None:
+        """When the first address still cooling at `now` becomes free again (None if none is cooling)."""
+        period = self.cooldown_period
+        ends = [
+            entry.unassigned_time + period
+            for eni in self.enis.values()
+            for cidr in eni.cidrs.values()
+            for entry in cidr.entries.values()
+            if entry.key is None and entry.unassigned_time is not None and now - entry.unassigned_time < period
+        ]
+        return min(ends) if ends else None
+
     def allocations(self) -> list[tuple[IpamKey, PodMetadata | None, str, float]]:
         out = []
         for key, (_, cidr, offset) in self._by_key.items():

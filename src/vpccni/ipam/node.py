@@ -656,6 +656,23 @@ class NodeIpam:
             self._error("decreaseIPPoolFreeENIFailed")
             self.metrics.inc("awscni_aws_utils_error_count", fn="FreeENIDeleteErr", error=exc.code)
 
+    def next_timer(self) -> float | None:
+        """The earliest future instant at which a cycle could decide differently with nothing else changing.
+
+        Back-offs, the decrease interval, address cooldowns, young ENIs and the reconcile cooldown are the
+        engine's only clocks; a simulator may leave a node whose last cycle did nothing asleep until then.
+        """
+        now = self.clock.now()
+        times = [self.ds.next_cooldown_end(now)]
+        if self.last_insufficient is not None:
+            times.append(self.last_insufficient + INSUFFICIENT_CIDR_BACKOFF + 1e-6)  # the back-off test is "<="
+        if self.last_decrease is not None:
+            times.append(self.last_decrease + DECREASE_INTERVAL + 1e-6)  # and the decrease test is ">"
+        times += [e.created_at + ENI_MIN_AGE for e in self.ds.enis.values() if not e.is_primary]
+        times += [t + RECONCILE_COOLDOWN for t in self.reconcile_cooldown.values()]
+        future = [t for t in times if t is not None and t > now]
+        return min(future) if future else None
+
     # --- reconcile (§5.5) ---------------------------------------------------------------------------
     def reconcile_due(self) -> bool:
         return self.clock.now() - self.last_pool_action > RECONCILE_INTERVAL

@@ -19,6 +19,7 @@ from vpccni import catalog
 from vpccni.cloud.clock import VirtualClock
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.ipam import EniConfig, IpamConfig, IpamKey, NodeIpam, PodMetadata
+from vpccni.ipam.config import default_max_pods
 from vpccni.ipam.datastore import DatastoreError
 from vpccni.ipam.metrics import CountingMetrics
 
@@ -43,16 +44,6 @@ class NodeSimSpec:
     quiet_seconds: float = 130.0
     step_limit_seconds: float = 1800.0
     sim_config: SimConfig | None = None
-
-
-def default_max_pods(limits: catalog.InstanceLimits, cfg: IpamConfig) -> int:
-    """What `vpccni max-pods` recommends for the node's mode (kubelet's max-pods)."""
-    return catalog.max_pods(
-        limits,
-        prefix_delegation=cfg.enable_prefix_delegation,
-        custom_networking=cfg.custom_networking,
-        max_eni=cfg.max_eni if cfg.max_eni >= 1 else None,
-    ).max_pods
 
 
 class NodeSimulation:

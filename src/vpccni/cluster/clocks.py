@@ -1,0 +1,75 @@
+"""Timelines of the cluster simulation.
+
+The world clock jumps from event to event. Each node has its own timeline, which starts at the event
+time and moves on with that node's waits (EC2 latency, attach waits), so one node's multi-step action
+does not stall the rest of the cluster. The simulated cloud reads whichever timeline is acting now.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from vpccni.cloud.clock import Clock, VirtualClock
+
+
+class LocalClock(VirtualClock):
+    """A node's (or the autoscaler's) own timeline."""
+
+
+class ActingClock:
+    """The cloud's clock: delegates to the timeline of whoever is calling right now."""
+
+    def __init__(self, world: VirtualClock) -> None:
+        self.world = world
+        self.current: Clock = world
+
+    def now(self) -> float:
+        return self.current.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.current.sleep(seconds)
+
+    def acting(self, clock: LocalClock) -> _Acting:
+        return _Acting(self, clock)
+
+
+class _Acting:
+    def __init__(self, owner: ActingClock, clock: LocalClock) -> None:
+        self.owner, self.clock = owner, clock
+
+    def __enter__(self) -> LocalClock:
+        self.clock.advance_to(self.owner.world.now())
+        self.previous = self.owner.current
+        self.owner.current = self.clock
+        return self.clock
+
+    def __exit__(self, *exc: Any) -> None:
+        self.owner.current = self.previous
+
+
+class EventQueue:
+    """Events in time order; equal times run in the order they were scheduled (deterministic)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.processed = 0
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, action))
+
+    def pop(self) -> tuple[float, Callable[[], None]] | None:
+        if not self._heap:
+            return None
+        when, _, action = heapq.heappop(self._heap)
+        self.processed += 1
+        return when, action
+
+    def peek_time(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def __len__(self) -> int:
+        return len(self._heap)

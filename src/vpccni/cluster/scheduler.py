@@ -1,0 +1,51 @@
+"""The scheduler: binds Unschedulable pods to Ready nodes that pass the filters (cluster spec §1.2).
+
+Placement among feasible nodes, vpccni's choice approximating kube-scheduler's "least allocated": the
+node with the lowest mean of requested CPU and memory fractions, then fewer pods, then name. Nodes sit
+in a heap keyed that way (stale entries skipped lazily), so placing a pod costs about log(nodes).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+from vpccni.cluster.model import Node, Pod
+
+
+def allocation_key(node: Node) -> tuple[float, int, str]:
+    share = (node.cpu_requested / node.cpu if node.cpu else 0.0) + node.memory_requested / node.memory
+    return (round(share / 2, 9), len(node.pods), node.name)
+
+
+class Scheduler:
+    def __init__(self, address_limit: Callable[[Node], int | None]) -> None:
+        self._heap: list[tuple[tuple[float, int, str], int, Node]] = []
+        self._version: dict[str, int] = {}
+        self.address_limit = address_limit
+
+    def update(self, node: Node) -> None:
+        """Call after anything that changes a node's allocation, readiness or taint."""
+        version = self._version.get(node.name, 0) + 1
+        self._version[node.name] = version
+        if node.ready and not node.tainted:
+            heapq.heappush(self._heap, (allocation_key(node), version, node))
+
+    def forget(self, node: Node) -> None:
+        self._version[node.name] = self._version.get(node.name, 0) + 1
+
+    def place(self, pod: Pod) -> Node | None:
+        """The best feasible node for `pod`, or None (the pod stays Unschedulable)."""
+        skipped = []
+        chosen = None
+        while self._heap:
+            key, version, node = heapq.heappop(self._heap)
+            if self._version.get(node.name) != version:
+                continue  # stale entry
+            skipped.append((key, version, node))
+            if node.fits(pod, self.address_limit(node)):
+                chosen = node
+                break
+        for entry in skipped:
+            heapq.heappush(self._heap, entry)
+        return chosen

@@ -1,0 +1,667 @@
+"""The cluster simulation: one simulated VPC, node groups, pods, the autoscaler, on virtual time.
+
+Every node runs the real engine (`NodeIpam`) behind the real AddNetwork/DelNetwork semantics
+(`CniBackend`). Nodes keep the reference's 5 s pool loop, but a node whose last cycle changed nothing,
+whose datastore agrees with metadata and whose engine has no timer pending is left asleep until a pod
+event (or a timer) wakes it; `skip_idle=False` steps every node every cycle instead, and the two give
+the same results (a test proves it on a small scenario).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from vpccni import __version__, catalog
+from vpccni.cloud.clock import VirtualClock
+from vpccni.cloud.errors import Ec2Error
+from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
+from vpccni.cluster.autoscaler import Autoscaler
+from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock
+from vpccni.cluster.model import CYCLE, HALF, Node, Phase, Pod
+from vpccni.cluster.scenario import (
+    Action,
+    DaemonSetSpec,
+    NodeGroupSpec,
+    Scenario,
+    ScenarioError,
+    cpu_cores,
+    memory_bytes,
+)
+from vpccni.cluster.scheduler import Scheduler
+from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
+from vpccni.ipam.config import IpamConfig, default_max_pods
+from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
+
+SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
+RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up to 50 %
+INIT_RETRY = 10.0
+RECONCILE_INTERVAL = 60.0
+NETWORK = "aws-cni"
+
+
+@dataclass
+class DaemonSetPods:
+    name: str
+    namespace: str
+    cpu: float
+    memory: float
+    host_network: bool
+
+
+@dataclass
+class Group:
+    spec: NodeGroupSpec
+    limits: catalog.InstanceLimits
+    config: IpamConfig
+    nodes: list[Node] = field(default_factory=list)
+    launched: int = 0
+
+
+@dataclass
+class Deployment:
+    name: str
+    namespace: str
+    cpu: float
+    memory: float
+    host_network: bool
+    replicas: int = 0
+    pods: list[Pod] = field(default_factory=list)
+    serial: int = 0
+
+
+class ClusterSimulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        skip_idle: bool = True,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.skip_idle = skip_idle
+        self.progress = progress
+        self.world = VirtualClock()
+        self.acting = ActingClock(self.world)
+        self.rng = random.Random(self.seed)
+        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=False))
+        self.events = EventQueue()
+        self.asg_clock = LocalClock()
+        self.asg = SimEc2(self.cloud, None, f"vpccni/{__version__} autoscaling")
+        self.subnet_ids: dict[str, str] = {}
+        self.subnet_sizes: dict[str, int] = {}
+        self.groups: dict[str, Group] = {}
+        self.deployments: dict[str, Deployment] = {}
+        self.daemonset_specs = [self._daemonset(d) for d in scenario.daemonsets]
+        self.pods: dict[str, Pod] = {}
+        self.pending: dict[str, Pod] = {}  # Unschedulable, in creation order
+        self.removed_nodes: list[Node] = []
+        self.node_serial = 0
+        self.scheduler = Scheduler(self.address_limit_of)
+        self.autoscaler = Autoscaler(self, scenario.autoscaler, random.Random(self.seed + 2))
+        self.scheduler_queued = False
+        self.start_times: list[float] = []
+        self.samples: list[dict[str, Any]] = []
+        self.subnet_free_min: dict[str, int] = {}
+        self.asg_calls: Counter[str] = Counter()
+        self.asg_errors: Counter[str] = Counter()
+        self.nodes_max = 0
+        self.node_steps = 0
+        self._build()
+
+    # --- setup -----------------------------------------------------------------------------------
+    @staticmethod
+    def _daemonset(spec: DaemonSetSpec) -> DaemonSetPods:
+        return DaemonSetPods(
+            spec.name,
+            spec.namespace,
+            cpu_cores(spec.requests.cpu),
+            memory_bytes(spec.requests.memory),
+            spec.host_network,
+        )
+
+    def _build(self) -> None:
+        scenario = self.scenario
+        with self.acting.acting(self.asg_clock):
+            vpc = self.asg.create_vpc(scenario.vpc_cidr)
+            for subnet in scenario.subnets:
+                created = self.asg.create_subnet(vpc.vpc_id, subnet.cidr, subnet.az)
+                self.subnet_ids[subnet.name] = created.subnet_id
+                self.subnet_sizes[subnet.name] = ipaddress.IPv4Network(subnet.cidr).num_addresses - 5
+                wanted = subnet.used_by_others
+                if wanted and self.cloud.use_by_others(created.subnet_id, wanted) < wanted:
+                    raise ScenarioError(f"subnets.{subnet.name}.used_by_others: more than the subnet holds")
+        for spec in scenario.node_groups:
+            try:
+                config = IpamConfig.from_env(spec.ipamd)
+            except ValueError as exc:
+                raise ScenarioError(f"node_groups.{spec.name}.ipamd: {exc}") from None
+            self.groups[spec.name] = Group(spec, catalog.get(spec.instance_type), config)
+        for group in self.groups.values():
+            initial = group.spec.desired if group.spec.desired is not None else group.spec.min
+            self.scale_group(group, initial)
+        for deployment in scenario.deployments:
+            self.deployments[deployment.name] = Deployment(
+                deployment.name,
+                deployment.namespace,
+                cpu_cores(deployment.requests.cpu),
+                memory_bytes(deployment.requests.memory),
+                deployment.host_network,
+            )
+            self.events.at(deployment.at, partial(self.scale_deployment, deployment.name, deployment.replicas))
+        for action in scenario.actions:
+            self.events.at(action.at, partial(self._act, action))
+        if scenario.autoscaler.enabled:
+            self.events.at(scenario.autoscaler.scan_interval, self._autoscaler_tick)
+        self.events.at(0.0, self._sample_tick)
+        self._note_subnets()
+
+    # --- node groups -----------------------------------------------------------------------------
+    def scale_group(self, group: Group, desired: int) -> None:
+        """Set a group's desired size: launch instances now, or (shrinking) leave it to remove_node."""
+        desired = max(group.spec.min, min(group.spec.max, desired))
+        while len(group.nodes) < desired:
+            if not self._launch(group):
+                break
+
+    def _launch(self, group: Group) -> bool:
+        spec = group.spec
+        subnet_names = sorted(
+            spec.subnets, key=lambda s: (sum(1 for n in group.nodes if getattr(n, "subnet", "") == s), s)
+        )
+        now = self.world.now()
+        for subnet in subnet_names:
+            self.asg_calls["RunInstances"] += 1
+            try:
+                with self.acting.acting(self.asg_clock):
+                    (instance,) = self.asg.run_instances(spec.instance_type, self.subnet_ids[subnet])
+            except Ec2Error as exc:
+                self.asg_errors[exc.code] += 1
+                continue
+            self.node_serial += 1
+            limits = group.limits
+            max_pods = spec.max_pods or default_max_pods(limits, group.config)
+            node = Node(
+                name=f"{spec.name}-{self.node_serial:04d}",
+                group=spec.name,
+                instance_type=spec.instance_type,
+                instance_id=instance.instance_id,
+                cpu=float(limits.vcpus or 2),
+                memory=float((limits.memory_mib or 4096) * 1024 * 1024),
+                max_pods=max_pods,
+                address_capacity=self._address_capacity(group),
+                created=now,
+                clock=LocalClock(now),
+            )
+            node.subnet = subnet  # type: ignore[attr-defined]
+            group.nodes.append(node)
+            group.launched += 1
+            self.nodes_max = max(self.nodes_max, sum(len(g.nodes) for g in self.groups.values()))
+            self.events.at(now + spec.launch_delay + spec.boot_delay, partial(self._boot, node))
+            self._note_subnets()
+            return True
+        return False
+
+    def _address_capacity(self, group: Group) -> int:
+        limits = group.limits
+        enis = limits.max_enis
+        if group.config.max_eni > 0:
+            enis = min(enis, group.config.max_eni)
+        if group.config.custom_networking:
+            enis -= 1
+        per_eni = limits.ipv4_per_eni - 1
+        prefix = group.config.enable_prefix_delegation and limits.supports_prefix_delegation
+        return enis * per_eni * (16 if prefix else 1)
+
+    def address_limit_for(self, group: Group) -> int:
+        """ip_aware: pod addresses a node of this group can hold (never above its max-pods)."""
+        spec = group.spec
+        max_pods = spec.max_pods or default_max_pods(group.limits, group.config)
+        return min(self._address_capacity(group), max_pods)
+
+    def address_limit_of(self, node: Node) -> int | None:
+        if not self.scenario.autoscaler.ip_aware:
+            return None
+        return min(node.address_capacity, node.max_pods)
+
+    def group_subnets_can_supply(self, group: Group) -> bool:
+        """ip_aware: whether a new node could get its primary address and a first address in some subnet."""
+        return any(self._subnet_free(name) >= 2 for name in group.spec.subnets)
+
+    def _subnet_free(self, name: str) -> int:
+        return self.cloud.subnet_pool(self.subnet_ids[name]).free_count
+
+    def _boot(self, node: Node) -> None:
+        if node.tainted:
+            return
+        group = self.groups[node.group]
+        api = SimEc2(self.cloud, node.instance_id, f"vpccni/{__version__} ipamd")
+        node.ipam = NodeIpam(
+            api,
+            node.instance_id,
+            group.config,
+            node.clock,
+            random.Random(self.rng.getrandbits(32)),
+            max_pods=node.max_pods,
+            metrics=node.metrics,
+        )
+        node.backend = CniBackend(node.ipam, __version__)
+        self._init(node)
+
+    def _init(self, node: Node) -> None:
+        assert node.ipam is not None
+        with self.acting.acting(node.clock):
+            try:
+                node.ipam.init()
+                ok = True
+            except Exception:
+                ok = False
+            done = node.clock.now()
+        if not ok:
+            self.events.at(done + INIT_RETRY, lambda: self._init(node))
+            return
+        self.events.at(done, lambda: self._ready(node))
+
+    def _ready(self, node: Node) -> None:
+        if node.tainted:
+            return
+        node.ready = True
+        node.grid_origin = self.world.now()
+        for ds in self.daemonset_specs:
+            pod = self._new_pod(f"{ds.name}-{node.name}", ds.name, ds.namespace, ds.cpu, ds.memory, ds.host_network)
+            pod.daemonset = True
+            self._bind(pod, node)
+        self.scheduler.update(node)
+        self._schedule_step(node, node.next_cycle_after(self.world.now()))
+        self._queue_scheduler()
+
+    def remove_node(self, node: Node) -> None:
+        """Drain (pods deleted and recreated by their controllers) and terminate the instance."""
+        node.tainted = True
+        self.scheduler.forget(node)
+        for pod in list(node.pods.values()):
+            self._delete_pod(pod, recreate=not pod.daemonset)
+        group = self.groups[node.group]
+        group.nodes.remove(node)
+        self.removed_nodes.append(node)
+        node.ready = False
+        node.step_token += 1
+        self.asg_calls["TerminateInstances"] += 1
+        with self.acting.acting(self.asg_clock):
+            try:
+                self.asg.terminate_instances([node.instance_id])
+            except Ec2Error as exc:
+                self.asg_errors[exc.code] += 1
+        self._note_subnets()
+        self._queue_scheduler()
+
+    def all_nodes(self) -> list[Node]:
+        return [n for g in self.groups.values() for n in g.nodes]
+
+    # --- node stepping (the reference's 5 s loop, skipping provably idle turns) --------------------
+    def _signature(self, node: Node) -> tuple[int, int, float]:
+        assert node.ipam is not None
+        return len(node.ipam.ds.enis), node.ipam.ds.total, node.metrics.total("awscni_ec2api_req_count")
+
+    def _schedule_step(self, node: Node, when: float) -> None:
+        if node.step_at is not None and node.step_at <= when:
+            return
+        node.step_token += 1
+        token = node.step_token
+        node.step_at = when
+        self.events.at(when, lambda: self._cycle(node, token))
+
+    def _wake(self, node: Node) -> None:
+        if node.ready and node.step_at is None:
+            self._catch_up_reconciles(node)
+            self._schedule_step(node, node.next_cycle_after(self.world.now()))
+
+    def _catch_up_reconciles(self, node: Node) -> None:
+        """Account for the no-op reconciles a sleeping node skipped: they only moved last_pool_action."""
+        ipam = node.ipam
+        assert ipam is not None
+        now = self.world.now()
+        checks = node.grid_origin + CYCLE  # reconcile checks at origin + 5k
+        first = checks + (math.floor((ipam.last_pool_action + RECONCILE_INTERVAL - checks) / CYCLE) + 1) * CYCLE
+        if first < now:
+            period = RECONCILE_INTERVAL + CYCLE
+            ipam.last_pool_action = first + math.floor((now - first) / period) * period
+
+    def _cycle(self, node: Node, token: int) -> None:
+        if token != node.step_token or not node.ready:
+            return
+        node.step_at = None
+        ipam = node.ipam
+        assert ipam is not None
+        self.node_steps += 1
+        before = self._signature(node)
+        with self.acting.acting(node.clock):
+            ipam.cycle()
+        changed = self._signature(node) != before
+        if changed:
+            node.unsynced = True
+            self._note_subnets()
+            self._retry_waiting_soon(node)
+        check = self.world.now() + HALF
+        if check - ipam.last_pool_action > RECONCILE_INTERVAL or not self.skip_idle:
+            self.events.at(check, lambda: self._reconcile(node, token))
+        if not self.skip_idle or changed or node.unsynced:
+            self._schedule_step(node, node.next_cycle_after(self.world.now()))
+            return
+        timer = ipam.next_timer()
+        if timer is not None:
+            now = self.world.now()
+            self._schedule_step(node, max(node.next_cycle_after(timer - 1e-9), node.next_cycle_after(now)))
+
+    def _reconcile(self, node: Node, token: int) -> None:
+        if not node.ready or node.tainted:
+            return
+        ipam = node.ipam
+        assert ipam is not None
+        with self.acting.acting(node.clock):
+            if not ipam.reconcile_due():
+                return
+            before = self._signature(node)
+            ipam.reconcile()
+        if self._signature(node) != before:
+            node.unsynced = True
+            self._wake(node)
+        else:
+            node.unsynced = False
+
+    # --- pods ------------------------------------------------------------------------------------
+    def _new_pod(self, name: str, owner: str, namespace: str, cpu: float, memory: float, host: bool) -> Pod:
+        pod = Pod(name, owner, namespace, cpu, memory, host, False, self.world.now())
+        self.pods[name] = pod
+        return pod
+
+    def pending_pods(self) -> list[Pod]:
+        """Pods the scheduler tried and could not place (what the autoscaler reacts to)."""
+        return [p for p in self.pending.values() if p.unschedulable]
+
+    def scale_deployment(self, name: str, replicas: int) -> None:
+        deployment = self.deployments[name]
+        deployment.replicas = replicas
+        live = [p for p in deployment.pods if not p.deleted]
+        for _ in range(replicas - len(live)):
+            deployment.serial += 1
+            pod = self._new_pod(
+                f"{name}-{deployment.serial:05d}",
+                name,
+                deployment.namespace,
+                deployment.cpu,
+                deployment.memory,
+                deployment.host_network,
+            )
+            deployment.pods.append(pod)
+            self.pending[pod.name] = pod
+        if len(live) > replicas:
+            rank = {Phase.UNSCHEDULABLE: 0, Phase.WAITING_FOR_IP: 1, Phase.RUNNING: 2}
+            doomed = sorted(live, key=lambda p: (rank[p.phase], -p.created, p.name))[: len(live) - replicas]
+            for pod in doomed:
+                self._delete_pod(pod, recreate=False)
+        deployment.pods = [p for p in deployment.pods if not p.deleted]
+        self._queue_scheduler()
+
+    def _delete_pod(self, pod: Pod, recreate: bool) -> None:
+        pod.deleted = True
+        self.pending.pop(pod.name, None)
+        self.pods.pop(pod.name, None)
+        node = pod.node
+        if node is not None:
+            if pod.phase is Phase.RUNNING and not pod.host_network and node.backend is not None:
+                with self.acting.acting(node.clock):
+                    node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK))
+                self._wake(node)
+            node.unbind(pod)
+            self.scheduler.update(node)
+        if recreate and pod.owner in self.deployments:
+            deployment = self.deployments[pod.owner]
+            deployment.pods = [p for p in deployment.pods if p is not pod]
+            self.scale_deployment(deployment.name, deployment.replicas)
+
+    def _queue_scheduler(self) -> None:
+        if not self.scheduler_queued:
+            self.scheduler_queued = True
+            self.events.at(self.world.now(), self._schedule_pending)
+
+    def _schedule_pending(self) -> None:
+        self.scheduler_queued = False
+        for pod in list(self.pending.values()):
+            node = self.scheduler.place(pod)
+            if node is None:
+                pod.unschedulable = True
+                continue
+            del self.pending[pod.name]
+            self._bind(pod, node)
+
+    def _bind(self, pod: Pod, node: Node) -> None:
+        node.bind(pod)
+        self.scheduler.update(node)
+        if pod.host_network:
+            self._running(pod)
+            return
+        pod.phase = Phase.WAITING_FOR_IP
+        self.events.at(self.world.now() + SANDBOX_DELAY, lambda: self._sandbox(pod))
+
+    def _running(self, pod: Pod) -> None:
+        pod.phase = Phase.RUNNING
+        pod.started = self.world.now()
+        if not pod.daemonset:
+            self.start_times.append(pod.started - pod.created)
+
+    def _sandbox(self, pod: Pod) -> None:
+        node = pod.node
+        if pod.deleted or node is None or pod.phase is not Phase.WAITING_FOR_IP or node.backend is None:
+            return
+        pod.sandbox_attempts += 1
+        request = AddRequest(
+            __version__, pod.container_id, "eth0", NETWORK, pod_name=pod.name, pod_namespace=pod.namespace
+        )
+        with self.acting.acting(node.clock):
+            reply = node.backend.add_network(request)
+            if not reply.success:  # the runtime tears the failed sandbox down: a DEL for an unknown pod
+                node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK, "SetupNSFailed"))
+        if reply.success:
+            self._running(pod)
+            self._wake(node)
+            return
+        self._wake(node)
+        if self.scenario.autoscaler.ip_aware and self._cannot_get_more(node):
+            node.unbind(pod)  # returned to Pending, as a descheduler would: now the autoscaler sees it
+            self.scheduler.update(node)
+            pod.phase = Phase.UNSCHEDULABLE
+            self.pending[pod.name] = pod
+            self._queue_scheduler()
+            return
+        self.events.at(self.world.now() + RETRY_BASE + self.rng.random() * RETRY_JITTER, lambda: self._sandbox(pod))
+
+    def _cannot_get_more(self, node: Node) -> bool:
+        ipam = node.ipam
+        if ipam is None:
+            return False
+        if ipam.ds.total >= min(node.address_capacity, ipam.max_pods):
+            return True
+        now = node.clock.now()
+        return ipam.last_insufficient is not None and now - ipam.last_insufficient <= INSUFFICIENT_CIDR_BACKOFF
+
+    def _retry_waiting_soon(self, node: Node) -> None:
+        """New addresses on a node: kubelet's next retry picks them up (nothing to do; retries are timed)."""
+
+    # --- actions ---------------------------------------------------------------------------------
+    def _act(self, action: Action) -> None:
+        if action.scale:
+            self.scale_deployment(action.scale.deployment, action.scale.replicas)
+        elif action.set_ipamd:
+            self._set_ipamd(action.set_ipamd.group, action.set_ipamd.env)
+        elif action.autoscaler_outage:
+            self.autoscaler.outage_until = self.world.now() + action.autoscaler_outage.duration
+            self.autoscaler.note("outage", until=self.autoscaler.outage_until)
+        elif action.subnet_usage:
+            usage = action.subnet_usage
+            subnet_id = self.subnet_ids[usage.subnet]
+            if usage.add:
+                self.cloud.use_by_others(subnet_id, usage.add)
+            if usage.release:
+                self.cloud.release_by_others(subnet_id, usage.release)
+            self._note_subnets()
+            for node in self.all_nodes():
+                self._wake(node)
+
+    def _set_ipamd(self, group_name: str | None, env: dict[str, str]) -> None:
+        """A rolling restart of aws-node with new settings: each engine re-inits from its checkpoint."""
+        for group in self.groups.values():
+            if group_name not in (None, group.spec.name):
+                continue
+            group.config = IpamConfig.from_env({**group.spec.ipamd, **env})
+            for node in group.nodes:
+                if not node.ready or node.ipam is None:
+                    continue
+                old = node.ipam
+                node.ipam = NodeIpam(
+                    old.ec2,
+                    node.instance_id,
+                    group.config,
+                    node.clock,
+                    random.Random(self.rng.getrandbits(32)),
+                    max_pods=node.max_pods,
+                    checkpoint_store=old.checkpoint_store,
+                    metrics=node.metrics,
+                )
+                node.backend = CniBackend(node.ipam, __version__)
+                with self.acting.acting(node.clock):
+                    node.ipam.init()
+                node.unsynced = True
+                self._wake(node)
+
+    # --- autoscaler and sampling -------------------------------------------------------------------
+    def _autoscaler_tick(self) -> None:
+        self.autoscaler.iterate()
+        self.events.at(self.world.now() + self.scenario.autoscaler.scan_interval, self._autoscaler_tick)
+
+    def _note_subnets(self) -> None:
+        for name in self.subnet_ids:
+            free = self._subnet_free(name)
+            if free < self.subnet_free_min.get(name, 1 << 30):
+                self.subnet_free_min[name] = free
+
+    def _sample_tick(self) -> None:
+        self.samples.append(self.snapshot())
+        if self.progress:
+            self.progress(self.world.now())
+        next_at = self.world.now() + self.scenario.sample_interval
+        if next_at <= self.scenario.duration:
+            self.events.at(next_at, self._sample_tick)
+
+    def snapshot(self) -> dict[str, Any]:
+        nodes = self.all_nodes()
+        phases = Counter(p.phase.value for p in self.pods.values() if not p.daemonset)
+        return {
+            "t": self.world.now(),
+            "nodes": len(nodes),
+            "nodes_ready": sum(1 for n in nodes if n.ready),
+            "pods": {phase.value: phases.get(phase.value, 0) for phase in Phase},
+            "subnet_free": {name: self._subnet_free(name) for name in self.subnet_ids},
+            "idle_ips": {n.name: n.ipam.ds.total - n.ipam.ds.assigned for n in nodes if n.ipam is not None},
+            "ec2_calls": sum(self._ec2_calls().values()),
+            "ec2_errors": sum(self._errors().values()),
+        }
+
+    # --- running ---------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        end = self.scenario.duration
+        while True:
+            when = self.events.peek_time()
+            if when is None or when > end:
+                break
+            popped = self.events.pop()
+            assert popped is not None
+            self.world.advance_to(popped[0])
+            popped[1]()
+        self.world.advance_to(end)
+        return self.summary()
+
+    def _ec2_calls(self) -> Counter[str]:
+        calls: Counter[str] = Counter(self.asg_calls)
+        for node in (*self.all_nodes(), *self.removed_nodes):
+            for action, count in node.metrics.by_label("awscni_ec2api_req_count", "fn").items():
+                calls[action] += int(count)
+        return calls
+
+    def _errors(self) -> Counter[str]:
+        errors: Counter[str] = Counter(self.asg_errors)
+        for node in (*self.all_nodes(), *self.removed_nodes):
+            for code, count in node.metrics.by_label("awscni_aws_api_error_count", "error").items():
+                errors[code] += int(count)
+        return errors
+
+    def summary(self) -> dict[str, Any]:
+        nodes = self.all_nodes()
+        ready = [n for n in nodes if n.ipam is not None]
+        pods = [p for p in self.pods.values() if not p.daemonset]
+        enis = sum(len(n.ipam.ds.enis) for n in ready if n.ipam)
+        prefixes = sum(n.ipam.ds.allocated_prefix for n in ready if n.ipam)
+        total = sum(n.ipam.ds.total for n in ready if n.ipam)
+        assigned = sum(n.ipam.ds.assigned for n in ready if n.ipam)
+        secondary = sum(
+            1 for n in ready if n.ipam for e in n.ipam.ds.enis.values() for c in e.cidrs.values() if not c.is_prefix
+        )
+        starts = sorted(self.start_times)
+        autoscaler = self.autoscaler.log
+        return {
+            "name": self.scenario.name,
+            "nodes_final": len(nodes),
+            "nodes_max": self.nodes_max,
+            "pods_running": sum(1 for p in pods if p.phase is Phase.RUNNING),
+            "pods_pending_unschedulable": sum(1 for p in pods if p.phase is Phase.UNSCHEDULABLE),
+            "pods_waiting_for_ip": sum(1 for p in pods if p.phase is Phase.WAITING_FOR_IP),
+            "enis": enis,
+            "secondary_ips": secondary,
+            "prefixes": prefixes,
+            "assigned_ips": assigned,
+            "idle_ips": total - assigned,
+            "subnet_free_min": dict(sorted(self.subnet_free_min.items())),
+            "ec2_calls": dict(sorted(self._ec2_calls().items())),
+            "errors": dict(sorted(self._errors().items())),
+            "autoscaler": {
+                "scale_ups": autoscaler.scale_ups,
+                "scale_downs": autoscaler.scale_downs,
+                "errors": autoscaler.errors,
+            },
+            "pod_start_seconds": {
+                "p50": round(_quantile(starts, 0.5), 3),
+                "p99": round(_quantile(starts, 0.99), 3),
+                "max": round(starts[-1], 3) if starts else 0.0,
+            },
+            "virtual_seconds": self.world.now(),
+            "events": self.events.processed,
+            "node_steps": self.node_steps,
+        }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def run_scenario(
+    scenario: Scenario, seed: int | None = None, progress: Callable[[str, float], None] | None = None
+) -> list[tuple[ClusterSimulation, dict[str, Any]]]:
+    """Every run of a scenario: (simulation, summary) each."""
+    out = []
+    for run in scenario.run_specs():
+        variant = scenario.for_run(run)
+        report: Callable[[float], None] | None = None
+        if progress is not None:
+            report = (lambda name: lambda t: progress(name, t))(run.name)
+        sim = ClusterSimulation(variant, seed=seed, progress=report)
+        out.append((sim, sim.run()))
+    return out
