@@ -1,0 +1,91 @@
+"""One matplotlib figure per question a user asks of a run, returned as PNG bytes.
+
+Reads only what the simulation recorded (samples, autoscaler events); computes nothing new.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  - the backend must be chosen first
+
+Samples = Sequence[dict[str, Any]]
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _minutes(samples: Samples) -> list[float]:
+    return [s["t"] / 60 for s in samples]
+
+
+def _events(ax: Any, events: Sequence[dict[str, Any]]) -> None:
+    colours = {"scale-up": "tab:green", "scale-down": "tab:red", "error": "tab:orange", "outage": "black"}
+    seen = set()
+    for event in events:
+        kind = str(event["event"])
+        if kind not in colours:
+            continue
+        label = kind if kind not in seen else None
+        seen.add(kind)
+        ax.axvline(float(event["t"]) / 60, color=colours[kind], alpha=0.35, lw=1, label=label)
+
+
+def nodes(samples: Samples, events: Sequence[dict[str, Any]]) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.step(_minutes(samples), [s["nodes"] for s in samples], where="post", label="nodes")
+    ax.step(_minutes(samples), [s["nodes_ready"] for s in samples], where="post", label="ready", ls="--")
+    _events(ax, events)
+    ax.set(title="Nodes over time (autoscaler events marked)", xlabel="minutes", ylabel="nodes")
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def pods(samples: Samples) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for phase in ("running", "waiting_for_ip", "unschedulable"):
+        ax.plot(_minutes(samples), [s["pods"][phase] for s in samples], label=phase.replace("_", " "))
+    ax.set(title="Pods by phase", xlabel="minutes", ylabel="pods")
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def subnets(samples: Samples, sizes: dict[str, int]) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for name in samples[0]["subnet_free"] if samples else []:
+        free = [s["subnet_free"][name] for s in samples]
+        ax.plot(_minutes(samples), free, label=f"{name} free")
+        ax.plot(_minutes(samples), [sizes[name] - f for f in free], ls="--", label=f"{name} used")
+    ax.set(title="Subnet addresses", xlabel="minutes", ylabel="addresses")
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def idle(samples: Samples) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    names = sorted({n for s in samples for n in s["idle_ips"]})
+    for name in names[:20]:
+        ax.step(_minutes(samples), [s["idle_ips"].get(name, 0) for s in samples], where="post", label=name)
+    ax.set(title="Idle addresses per node (warm pool)", xlabel="minutes", ylabel="addresses")
+    if names:
+        ax.legend(fontsize=6, loc="upper left", ncol=2)
+    return _png(fig)
+
+
+def ec2(samples: Samples) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(_minutes(samples), [s["ec2_calls"] for s in samples], label="EC2 calls (cumulative)")
+    ax.plot(_minutes(samples), [s["ec2_errors"] for s in samples], label="EC2 errors (cumulative)", color="tab:red")
+    ax.set(title="EC2 calls and errors", xlabel="minutes", ylabel="count")
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
