@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean proto
+.PHONY: demo test lint bench clean proto chromium
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -18,12 +18,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: the main job on the embedded defaults
+## demo: the main jobs on the shipped defaults and scenarios (report written to demo-report.html)
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
-	$(BIN)/vpccni max-pods m5.large c5.xlarge m4.large --prefix-delegation
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
-	$(BIN)/vpccni node-sim --instance-type m5.large --pods 20 --subnet-cidr 10.0.0.0/28
+	$(BIN)/vpccni simulate scenarios/scale-out.yaml --report demo-report-scale-out.html
+	$(BIN)/vpccni simulate scenarios/shared-subnet-exhaustion.yaml --report demo-report.html
+
+## chromium: Debian's headless Chromium, for the report rendering test (skipped without it; needs root and apt)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium absent and not installable here: the report rendering test will be skipped"; fi; }
 
 ## lint: ruff and mypy
 lint: $(STAMP)
@@ -32,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## test: lint, then the whole test suite (pytest's "no tests" exit 5 fails too)
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest
 
 ## bench: print the benchmark figures (never fails on time)
@@ -47,4 +55,4 @@ proto: $(STAMP)
 	sed -i 's/^import rpc_pb2 as/from vpccni.daemon import rpc_pb2 as/' $(PROTO_OUT)/rpc_pb2_grpc.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-report*.html

@@ -36,6 +36,7 @@ from vpccni.cluster.scenario import (
 )
 from vpccni.cluster.scheduler import Scheduler
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
+from vpccni.ipam.checkpoint import LazyCheckpoint
 from vpccni.ipam.config import IpamConfig, default_max_pods
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
 
@@ -252,6 +253,7 @@ class ClusterSimulation:
             max_pods=node.max_pods,
             metrics=node.metrics,
         )
+        node.ipam.ds.checkpoint = LazyCheckpoint()
         node.backend = CniBackend(node.ipam, __version__)
         self._init(node)
 
@@ -525,6 +527,7 @@ class ClusterSimulation:
                 if not node.ready or node.ipam is None:
                     continue
                 old = node.ipam
+                saved = old.ds.checkpoint
                 node.ipam = NodeIpam(
                     old.ec2,
                     node.instance_id,
@@ -532,9 +535,10 @@ class ClusterSimulation:
                     node.clock,
                     random.Random(self.rng.getrandbits(32)),
                     max_pods=node.max_pods,
-                    checkpoint_store=old.checkpoint_store,
+                    checkpoint_store=saved.store() if isinstance(saved, LazyCheckpoint) else old.checkpoint_store,
                     metrics=node.metrics,
                 )
+                node.ipam.ds.checkpoint = LazyCheckpoint()
                 node.backend = CniBackend(node.ipam, __version__)
                 with self.acting.acting(node.clock):
                     node.ipam.init()

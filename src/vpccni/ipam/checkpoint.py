@@ -91,3 +91,17 @@ class StoreCheckpoint:
 
     def save(self, datastore: Datastore) -> None:
         self.store.write(render(datastore, self.clock_offset))
+
+
+class LazyCheckpoint:
+    """A checkpoint sink that renders only when read: simulators restart engines rarely, pods change often."""
+
+    def __init__(self) -> None:
+        self.datastore: Datastore | None = None
+
+    def save(self, datastore: Datastore) -> None:
+        self.datastore = datastore
+
+    def store(self) -> MemoryCheckpointStore:
+        """The checkpoint as a store a restarted engine can read."""
+        return MemoryCheckpointStore(render(self.datastore) if self.datastore is not None else None)
