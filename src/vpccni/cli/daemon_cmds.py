@@ -45,6 +45,13 @@ def ipamd_cmd(
     env: Annotated[
         list[str] | None, typer.Option("--env", "-e", help="Setting NAME=VALUE, over the process environment.")
     ] = None,
+    datapath: Annotated[
+        bool,
+        typer.Option(
+            "--datapath/--no-datapath",
+            help="Wire pods for the CNI plugin (veth, routes, rules) in this network namespace; needs root.",
+        ),
+    ] = False,
 ) -> None:
     """Run ipamd. Settings come from the reference's environment variables (WARM_ENI_TARGET, WARM_IP_TARGET,
     MINIMUM_IP_TARGET, ENABLE_PREFIX_DELEGATION, ...); logs are JSON lines (AWS_VPC_K8S_CNI_LOGLEVEL,
@@ -75,6 +82,7 @@ def ipamd_cmd(
         fast_socket=fast_socket,
         metrics_port=metrics_port,
         introspection_port=introspection_port,
+        datapath=datapath,
         env=settings,
     )
     daemon = Ipamd(options)

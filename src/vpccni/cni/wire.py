@@ -44,6 +44,11 @@ def receive(sock: socket.socket, with_fds: bool = False) -> tuple[dict[str, Any]
         buffer = bytearray(data)
     else:
         buffer = bytearray(sock.recv(65536))
+    return complete(sock, buffer), fds
+
+
+def complete(sock: socket.socket, buffer: bytearray) -> dict[str, Any]:
+    """The message whose first bytes are already in `buffer`."""
     if not buffer:
         raise WireError("connection closed before a request")
     while len(buffer) < HEADER.size:
@@ -59,7 +64,7 @@ def receive(sock: socket.socket, with_fds: bool = False) -> tuple[dict[str, Any]
         raise WireError(f"frame is not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise WireError("frame is not a JSON object")
-    return message, fds
+    return message
 
 
 def _more(sock: socket.socket) -> bytes:

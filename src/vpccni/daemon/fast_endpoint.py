@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import socketserver
 import threading
 from dataclasses import asdict
 from typing import Any, Protocol
 
 from vpccni.cni import wire
+from vpccni.cni.service import CniService, parse_invocation
 from vpccni.ipam.backend import AddReply, AddRequest, CniBackend, DelRequest, PodAddress, VersionMismatch
 
 log = logging.getLogger("vpccni.daemon.fast")
@@ -28,6 +30,7 @@ INVALID_CONFIG = 7
 TRY_AGAIN_LATER = 11
 INTERNAL = 999
 
+CNI_MAGIC = b"VPCCNI1\0"
 ADD_FIELDS = {f for f in AddRequest.__dataclass_fields__}
 DEL_FIELDS = {f for f in DelRequest.__dataclass_fields__}
 
@@ -50,8 +53,14 @@ class PodNetwork(Protocol):
 
 class FastEndpoint:
     def __init__(
-        self, backend: CniBackend, lock: threading.Lock, socket_path: str, pod_network: PodNetwork | None = None
+        self,
+        backend: CniBackend,
+        lock: threading.Lock,
+        socket_path: str,
+        pod_network: PodNetwork | None = None,
+        cni: CniService | None = None,
     ) -> None:
+        self.cni = cni
         self.backend = backend
         self.lock = lock
         self.socket_path = socket_path
@@ -84,7 +93,11 @@ class FastEndpoint:
         fds: list[int] = []
         try:
             try:
-                message, fds = wire.receive(sock, with_fds=True)
+                first, fds, _flags, _addr = socket.recv_fds(sock, 65536, wire.MAX_FDS)
+                if first.startswith(CNI_MAGIC) and self.cni is not None:
+                    self._serve_cni(sock, bytearray(first), fds)
+                    return
+                message = wire.complete(sock, bytearray(first))
             except (wire.WireError, OSError) as exc:
                 raise RequestError(DECODE_FAILURE, "bad request frame", str(exc)) from None
             reply = self.dispatch(message, fds[0] if fds else None)
@@ -100,6 +113,25 @@ class FastEndpoint:
             wire.send(sock, reply)
         except OSError:
             log.warning("client went away before the reply")
+
+    def _serve_cni(self, sock: Any, data: bytearray, fds: list[int]) -> None:
+        """The plugin shim's request: read to EOF, answer exit status + stdout bytes, close."""
+        assert self.cni is not None
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        invocation = parse_invocation(bytes(data), fds)
+        status, out = self.cni.handle(invocation)
+        try:
+            sock.sendall(bytes([status]) + out)
+        except OSError:
+            log.warning("plugin went away before the reply")
+        finally:
+            for fd in fds:
+                os.close(fd)
+            fds.clear()
 
     def dispatch(self, message: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
         op = message.get("op")

@@ -20,6 +20,8 @@ from typing import Any
 from vpccni import __version__
 from vpccni.cloud.clock import RealClock
 from vpccni.cloud.errors import Ec2Error
+from vpccni.cni.datapath import Datapath
+from vpccni.cni.service import CniService
 from vpccni.daemon import cloud_setup
 from vpccni.daemon.checkpoint_file import FileCheckpointStore
 from vpccni.daemon.fast_endpoint import FastEndpoint, PodNetwork
@@ -55,6 +57,7 @@ class DaemonOptions:
     fast_socket: str = ""
     metrics_port: int = 61678
     introspection_port: int = 61679
+    datapath: bool = False  # wire pods (veth, routes, rules) in this process's network namespace
     env: Mapping[str, str] = field(default_factory=dict)
 
     def path(self, name: str) -> str:
@@ -80,6 +83,7 @@ class Ipamd:
         self.loop_thread: threading.Thread | None = None
         self.node: NodeIpam | None = None
         self.backend: CniBackend | None = None
+        self.datapath: Datapath | None = None
 
     # --- start -----------------------------------------------------------------------------------
     def start(self, pod_alive: Callable[[str, str], bool] | None = None) -> None:
@@ -89,6 +93,9 @@ class Ipamd:
         for warning in self.config.warnings:
             log.warning(warning)
         self.metrics.set("awscni_build_info", 1, version=__version__, goversion=platform.python_version())
+        if options.datapath:
+            self.datapath = Datapath()
+            pod_alive = pod_alive or self.datapath.pod_alive
         try:
             cloud = self._cloud()
             node = self._init_node(cloud, pod_alive)
@@ -110,7 +117,8 @@ class Ipamd:
         grpc_server = GrpcServer(self.backend, self.lock, facts, grpc_socket, options.grpc_listen)
         grpc_server.start()
         self.servers.append(grpc_server)
-        fast = FastEndpoint(self.backend, self.lock, fast_socket, self.pod_network)
+        cni = CniService(self.backend, self.lock, self.datapath)
+        fast = FastEndpoint(self.backend, self.lock, fast_socket, self.pod_network, cni=cni)
         fast.start()
         self.servers.append(fast)
         self.loop_thread = threading.Thread(target=self._pool_loop, name="pool-loop", daemon=True)
@@ -262,4 +270,6 @@ class Ipamd:
         if self.node is not None:
             with self.lock:
                 self.node.ds.checkpoint.save(self.node.ds)
+        if self.datapath is not None:
+            self.datapath.close()
         log.info("ipamd stopped")
