@@ -23,7 +23,8 @@ from vpccni.daemon import rpc_pb2, rpc_pb2_grpc
 class Daemon:
     """One `vpccni ipamd` process; `endpoints` comes from its "ipamd ready" log line."""
 
-    def __init__(self, state_dir: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, state_dir: Path, args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> None:
+        self.prefix = prefix or []  # e.g. ["ip", "netns", "exec", NODE]: run inside a network namespace
         self.state_dir = state_dir
         self.args = args
         self.env = env
@@ -32,7 +33,8 @@ class Daemon:
         self.log_path = state_dir / "ipamd.log"
 
     def start(self, timeout: float = 60.0) -> Daemon:
-        command = [sys.executable, "-m", "vpccni", "ipamd", "--cloud", "sim", "--state-dir", str(self.state_dir)]
+        command = [*self.prefix, sys.executable, "-m", "vpccni", "ipamd", "--cloud", "sim"]
+        command += ["--state-dir", str(self.state_dir)]
         command += ["--metrics-port", "0", "--introspection-port", "0", *self.args]
         env = {**os.environ, **self.env, "AWS_VPC_K8S_CNI_LOG_FILE": str(self.log_path)}
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -59,8 +61,13 @@ class Daemon:
         return grpc.insecure_channel(f"unix:{self.endpoints['grpc_socket']}")
 
     def http(self, which: str, path: str) -> bytes:
-        port = self.endpoints[f"{which}_port"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        url = f"http://127.0.0.1:{self.endpoints[f'{which}_port']}{path}"
+        if self.prefix:  # the daemon's loopback is inside its namespace: fetch from there
+            fetch = "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())"
+            return subprocess.run(
+                [*self.prefix, sys.executable, "-c", fetch, url], check=True, capture_output=True
+            ).stdout
+        with urllib.request.urlopen(url, timeout=10) as response:
             return bytes(response.read())
 
     def introspect(self, path: str) -> Any:

@@ -157,7 +157,7 @@ class Datapath:
                     ):
                         key = _rule_key(rule)
                         _ignore_missing(lambda key=key: self.host.rule("del", **key))  # type: ignore[misc]
-            _ignore_missing(lambda: self.host.route("del", dst=f"{address}/32", table=MAIN))
+            _ignore_missing(lambda: self.host.route("del", dst=f"{address}/32", table=MAIN, scope="link"))
 
     def remove_host_link(self, host_veth: str) -> None:
         """Undo a half-done ADD (the runtime would otherwise keep a link this ADD created)."""
