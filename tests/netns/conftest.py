@@ -35,8 +35,9 @@ for dst in sys.argv[1:]:
     s.settimeout(1.0)
     ident = os.getpid() & 0xFFFF
     body = bytes([8, 0, 0, 0, ident >> 8, ident & 255, 0, 1]) + b"vpccni"
-    total = sum(int.from_bytes(body[i:i + 2], "big") for i in range(0, len(body) - 1, 2)) + (body[-1] << 8 if len(body) % 2 else 0)
-    total = (total >> 16) + (total & 0xFFFF); total += total >> 16
+    total = sum(int.from_bytes(body[i:i + 2], "big") for i in range(0, len(body), 2))  # even length
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
     check = ~total & 0xFFFF
     s.sendto(body[:2] + check.to_bytes(2, "big") + body[4:], (dst, 0))
     try:

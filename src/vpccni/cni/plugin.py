@@ -199,12 +199,18 @@ def main() -> int:
     return 1
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Run one CNI command; every failure is CNI error JSON on stdout, never a traceback."""
     try:
         status = main()
     except SystemExit:
         raise
-    except BaseException as exc:  # never a traceback on stdout or stderr
+    except BaseException as exc:
         fail(999, "vpccni plugin internal error", type(exc).__name__ + ": " + str(exc))
+        status = 1
     sys.stdout.flush()
     os._exit(status)
+
+
+if __name__ == "__main__":
+    entry()
