@@ -88,29 +88,39 @@ class Datapath:
         self.host = IPRoute()
         self.lock = threading.Lock()  # the host socket is shared by request threads
         self.host_netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.macs: set[str] = {str(link.get_attr("IFLA_ADDRESS")) for link in self.host.get_links()}
 
     def close(self) -> None:
         self.host.close()
         os.close(self.host_netns)
 
     def _random_mac(self) -> str:
-        with self.lock:
-            taken = {link.get_attr("IFLA_ADDRESS") for link in self.host.get_links()}
+        """A locally administered unicast MAC no host veth of ours already has (the reference tries 10 times)."""
         for _ in range(10):
             octets = [random.randrange(256) for _ in range(6)]
-            octets[0] = (octets[0] | 0x02) & 0xFE  # locally administered, unicast
+            octets[0] = (octets[0] | 0x02) & 0xFE
             mac = ":".join(f"{o:02x}" for o in octets)
-            if mac not in taken:
+            if mac not in self.macs:
                 return mac
         raise RuntimeError("no unused MAC address after 10 tries")
+
+    def _host_index(self, name: str) -> int | None:
+        """One targeted RTM_GETLINK instead of a dump of every link (the node has one per pod)."""
+        try:
+            return int(self.host.link("get", ifname=name)[0]["index"])
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise
 
     # --- ADD (§2.3 step 3) -------------------------------------------------------------------------
     def add(self, netns_fd: int, ifname: str, host_veth: str, address: str, route_table_id: int, mtu: int) -> PodWiring:
         with self.lock:
-            stale = self.host.link_lookup(ifname=host_veth)
-            if stale:
-                self.host.link("del", index=stale[0])
-        mac = self._random_mac()
+            stale = self._host_index(host_veth)
+            if stale is not None:
+                self.host.link("del", index=stale)
+            mac = self._random_mac()
+            self.macs.add(mac)
 
         def pod_side(ipr: IPRoute) -> None:
             peer = {"ifname": host_veth, "address": mac, "mtu": mtu, "net_ns_fd": self.host_netns}
@@ -130,7 +140,9 @@ class Datapath:
             except FileNotFoundError:
                 pass
         with self.lock:
-            (host_index,) = self.host.link_lookup(ifname=host_veth)
+            host_index = self._host_index(host_veth)
+            if host_index is None:
+                raise RuntimeError(f"host veth {host_veth} did not appear in the host namespace")
             self.host.link("set", index=host_index, state="up")
             self.host.route("replace", dst=f"{address}/32", oif=host_index, scope="link", table=MAIN)
             _ignore_exists(lambda: self.host.rule("add", dst=address, dst_len=32, table=MAIN, priority=PRIORITY_TO_POD))
@@ -162,9 +174,9 @@ class Datapath:
     def remove_host_link(self, host_veth: str) -> None:
         """Undo a half-done ADD (the runtime would otherwise keep a link this ADD created)."""
         with self.lock:
-            found = self.host.link_lookup(ifname=host_veth)
-            if found:
-                _ignore_missing(lambda: self.host.link("del", index=found[0]))
+            found = self._host_index(host_veth)
+            if found is not None:
+                _ignore_missing(lambda: self.host.link("del", index=found))
 
     # --- CHECK --------------------------------------------------------------------------------------
     def check(self, netns_fd: int, ifname: str, host_veth: str, address: str, route_table_id: int) -> list[str]:
