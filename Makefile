@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean proto chromium
+.PHONY: demo test lint bench clean proto chromium e2e e2e-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -41,10 +41,25 @@ lint: $(STAMP)
 
 ## test: lint, then the whole test suite (pytest's "no tests" exit 5 fails too)
 test: lint chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/e2e
 
-## bench: print the benchmark figures (never fails on time)
-bench: $(STAMP)
+## e2e: containerd + runc as the CNI client through the CRI, hermetic, in a node netns (root; installs its packages)
+E2E_VENV := .venv-e2e
+e2e-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  for tool in containerd runc busybox /usr/lib/cni/ptp; do command -v $$tool >/dev/null 2>&1 || [ -e $$tool ] || missing=1; done; \
+	  if [ -n "$$missing" ]; then echo "installing containerd, runc, containernetworking-plugins, busybox-static"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc \
+	      containernetworking-plugins busybox-static >/dev/null; fi; \
+	else echo "not root or no apt-get: the e2e tests will be skipped"; fi
+	@[ -x $(E2E_VENV)/bin/python ] || { $(PYTHON) -m venv $(E2E_VENV) && \
+	  $(E2E_VENV)/bin/python -m pip install -q container-runtime-interface-api; }
+
+e2e: $(STAMP) e2e-deps
+	$(BIN)/python -m pytest tests/e2e -rs
+
+## bench: print the benchmark figures (never fails on time; cni_latency needs root and e2e-deps)
+bench: $(STAMP) e2e-deps
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## proto: regenerate the gRPC modules from src/vpccni/daemon/proto/rpc.proto (committed; run after editing it)
@@ -55,4 +70,4 @@ proto: $(STAMP)
 	sed -i 's/^import rpc_pb2 as/from vpccni.daemon import rpc_pb2 as/' $(PROTO_OUT)/rpc_pb2_grpc.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-report*.html
+	rm -rf $(VENV) $(E2E_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-report*.html
