@@ -6,10 +6,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vpccni.fileio import atomic_write
 
 PLUGIN_SOURCE = Path(__file__).with_name("plugin.py")
 PLUGIN_NAMES = ("aws-cni", "vpccni")
@@ -77,19 +78,6 @@ def conflist(cni_version: str, mtu: int, veth_prefix: str, with_egress: bool, wi
     return out
 
 
-def _atomic_write(path: Path, text: str, mode: int) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 def install(
     bin_dir: Path,
     conf_dir: Path,
@@ -111,13 +99,13 @@ def install(
     text = plugin_text(interpreter or default_interpreter(), socket_path)
     written = []
     for name in PLUGIN_NAMES:
-        _atomic_write(bin_dir / name, text, 0o755)
+        atomic_write(str(bin_dir / name), text.encode(), 0o755)
         written.append(str(bin_dir / name))
     egress = (bin_dir / "egress-cni").exists()
     portmap = (bin_dir / "portmap").exists()
     config = conflist(cni_version, mtu, veth_prefix, egress, portmap)
     target = conf_dir / CONFLIST
-    _atomic_write(target, json.dumps(config, indent=2) + "\n", 0o644)
+    atomic_write(str(target), (json.dumps(config, indent=2) + "\n").encode(), 0o644)
     included = ["aws-cni"] + (["egress-cni"] if egress else []) + (["portmap"] if portmap else [])
     left_out = [name for name, present in (("egress-cni", egress), ("portmap", portmap)) if not present]
     return InstallResult(written, str(target), included, left_out)

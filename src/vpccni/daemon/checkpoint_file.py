@@ -6,14 +6,12 @@ ipamd always finds every pod it had handed an address to.
 
 from __future__ import annotations
 
-import os
-import tempfile
+from vpccni.fileio import atomic_write
 
 
 class FileCheckpointStore:
     def __init__(self, path: str) -> None:
         self.path = path
-        self.directory = os.path.dirname(os.path.abspath(path))
         self.writes = 0
 
     def read(self) -> str | None:
@@ -24,21 +22,5 @@ class FileCheckpointStore:
             return None
 
     def write(self, text: str) -> None:
-        os.makedirs(self.directory, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".ipam-", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self.path, text.encode("utf-8"))
         self.writes += 1

@@ -102,7 +102,8 @@ class SubnetAddresses:
         return int(ipaddress.IPv4Address(address)) - self.base
 
     def address(self, offset: int) -> str:
-        return str(ipaddress.IPv4Address(self.base + offset))
+        value = self.base + offset  # formatted by hand: the metadata view renders every address it lists
+        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
 
     def prefix(self, block_offset: int) -> str:
         return f"{self.address(block_offset)}/28"

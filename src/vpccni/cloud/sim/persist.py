@@ -7,12 +7,11 @@ Throttling buckets, the trail and injected faults are per-process and start afre
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from typing import Any
 
 from vpccni.cloud.sim.state import SimCloud
+from vpccni.fileio import atomic_write
 
 FIELDS = ("vpcs", "subnets", "enis", "instances", "attachments", "_pending_detaches")
 FORMAT = "vpccni-sim-cloud/1"
@@ -23,18 +22,7 @@ def save(cloud: SimCloud, path: str) -> None:
         state: dict[str, Any] = {name: getattr(cloud, name) for name in FIELDS}
         state["rng"] = cloud.rng.getstate()
         data = pickle.dumps({"format": FORMAT, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(prefix=".sim-cloud-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    atomic_write(path, data)
 
 
 def load(cloud: SimCloud, path: str) -> bool:
