@@ -7,6 +7,7 @@ lowest free address inside a CIDR. Time comes in as arguments; nothing here read
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -145,6 +146,8 @@ class Datastore:
         self.no_available_ip = 0
         self._by_key: dict[IpamKey, tuple[Eni, Cidr, int]] = {}
         self._ordered: list[Eni] | None = None
+        # Releases in time order, so stats need not visit every address to count the cooling ones.
+        self._released: deque[tuple[float, Eni, Cidr, AddressEntry]] = deque()
 
     # --- ENIs and CIDRs -------------------------------------------------------------------------
     def ordered_enis(self) -> list[Eni]:
@@ -232,10 +235,26 @@ class Datastore:
                     continue
                 total += cidr.size
                 assigned += cidr.assigned
-                for entry in cidr.entries.values():
-                    if entry.key is None and entry.cooling(now, self.cooldown_period):
-                        cooldown += 1
+        for _, eni, cidr, _entry in self._cooling(now):
+            if not eni.excluded and cidr.is_prefix == self.prefix_mode:
+                cooldown += 1
         return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
+
+    def _cooling(self, now: float) -> list[tuple[float, Eni, Cidr, AddressEntry]]:
+        """Addresses released less than the cooldown period ago, still free and still in the datastore."""
+        released = self._released
+        period = self.cooldown_period
+        while released and now - released[0][0] >= period:
+            released.popleft()
+        return [
+            record
+            for record in released
+            if now - record[0] < period
+            and record[3].key is None
+            and record[3].unassigned_time == record[0]
+            and self.enis.get(record[1].eni_id) is record[1]
+            and record[1].cidrs.get(record[2].cidr) is record[2]
+        ]
 
     # --- pods -----------------------------------------------------------------------------------
     def assign(self, key: IpamKey, metadata: PodMetadata, now: float) -> Assignment:
@@ -311,6 +330,7 @@ class Datastore:
             self._by_key[held_key] = (eni, cidr, offset)
             raise
         entry.unassigned_time = now
+        self._released.append((now, eni, cidr, entry))
         entry.metadata = metadata  # kept for the reply's interfaces count; key is cleared
         return eni, cidr, entry
 
@@ -334,15 +354,8 @@ class Datastore:
 
     def next_cooldown_end(self, now: float) -> float | None:
         """When the first address still cooling at `now` becomes free again (None if none is cooling)."""
-        period = self.cooldown_period
-        ends = [
-            entry.unassigned_time + period
-            for eni in self.enis.values()
-            for cidr in eni.cidrs.values()
-            for entry in cidr.entries.values()
-            if entry.key is None and entry.unassigned_time is not None and now - entry.unassigned_time < period
-        ]
-        return min(ends) if ends else None
+        cooling = self._cooling(now)
+        return cooling[0][0] + self.cooldown_period if cooling else None
 
     def allocations(self) -> list[tuple[IpamKey, PodMetadata | None, str, float]]:
         out = []
@@ -352,8 +365,4 @@ class Datastore:
         return out
 
     def cooling_on(self, eni: Eni, now: float) -> bool:
-        return any(
-            entry.key is None and entry.cooling(now, self.cooldown_period)
-            for cidr in eni.cidrs.values()
-            for entry in cidr.entries.values()
-        )
+        return any(record[1] is eni for record in self._cooling(now))
