@@ -350,7 +350,6 @@ class ClusterSimulation:
         if changed:
             node.unsynced = True
             self._note_subnets()
-            self._retry_waiting_soon(node)
         check = self.world.now() + HALF
         if check - ipam.last_pool_action > RECONCILE_INTERVAL or not self.skip_idle:
             self.events.at(check, lambda: self._reconcile(node, token))
@@ -493,9 +492,6 @@ class ClusterSimulation:
             return True
         now = node.clock.now()
         return ipam.last_insufficient is not None and now - ipam.last_insufficient <= INSUFFICIENT_CIDR_BACKOFF
-
-    def _retry_waiting_soon(self, node: Node) -> None:
-        """New addresses on a node: kubelet's next retry picks them up (nothing to do; retries are timed)."""
 
     # --- actions ---------------------------------------------------------------------------------
     def _act(self, action: Action) -> None:

@@ -1,10 +1,10 @@
-"""The fast local endpoint for vpccni's own CNI plugin: length-prefixed JSON on a unix socket.
+"""The fast local endpoint: one unix socket, two kinds of request, one reply each.
 
-The plugin cannot afford to import grpcio, so it sends one `vpccni.cni.wire` frame. Requests carry
-the AddNetwork/DelNetwork fields (same names as the proto) under "request", and may carry the pod's
-network namespace as a file descriptor; a `PodNetwork` hook, when the daemon has one, wires or
-unwires the pod with it (the datapath lives in `vpccni.cni`, not here). Every failure becomes an
-error reply with a CNI error code; a bad request never takes the daemon down.
+vpccni's CNI plugin cannot afford to import grpcio. It sends a `VPCCNI1` frame (its CNI variables,
+stdin and the pod's netns as a file descriptor); `vpccni.cni.service` handles it, datapath included,
+and the plugin prints the bytes it gets back. Tools and benchmarks may instead send `vpccni.cni.wire`
+JSON frames carrying the AddNetwork/DelNetwork fields (op add, del, check or ping), which only touch
+addresses. Every failure becomes an error reply; a bad request never takes the daemon down.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import socket
 import socketserver
 import threading
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any
 
 from vpccni.cni import wire
 from vpccni.cni.service import CniService, parse_invocation
-from vpccni.ipam.backend import AddReply, AddRequest, CniBackend, DelRequest, PodAddress, VersionMismatch
+from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, VersionMismatch
 
 log = logging.getLogger("vpccni.daemon.fast")
 
@@ -41,30 +41,18 @@ class RequestError(Exception):
         self.code, self.msg, self.details = code, msg, details
 
 
-class PodNetwork(Protocol):
-    """Wires a pod's namespace for an address the engine gave it (implemented by the datapath)."""
-
-    def setup(self, request: dict[str, Any], reply: AddReply, netns_fd: int | None) -> dict[str, Any]: ...
-
-    def teardown(self, request: dict[str, Any], addresses: tuple[PodAddress, ...], netns_fd: int | None) -> None: ...
-
-    def check(self, request: dict[str, Any], addresses: tuple[PodAddress, ...], netns_fd: int | None) -> list[str]: ...
-
-
 class FastEndpoint:
     def __init__(
         self,
         backend: CniBackend,
         lock: threading.Lock,
         socket_path: str,
-        pod_network: PodNetwork | None = None,
         cni: CniService | None = None,
     ) -> None:
         self.cni = cni
         self.backend = backend
         self.lock = lock
         self.socket_path = socket_path
-        self.pod_network = pod_network
         os.makedirs(os.path.dirname(os.path.abspath(socket_path)), mode=0o755, exist_ok=True)
         if os.path.exists(socket_path):
             os.unlink(socket_path)
@@ -100,7 +88,7 @@ class FastEndpoint:
                 message = wire.complete(sock, bytearray(first))
             except (wire.WireError, OSError) as exc:
                 raise RequestError(DECODE_FAILURE, "bad request frame", str(exc)) from None
-            reply = self.dispatch(message, fds[0] if fds else None)
+            reply = self.dispatch(message)
         except RequestError as exc:
             reply = {"ok": False, "error": {"code": exc.code, "msg": exc.msg, "details": exc.details}}
         except Exception as exc:  # never let one request kill the daemon
@@ -133,7 +121,7 @@ class FastEndpoint:
                 os.close(fd)
             fds.clear()
 
-    def dispatch(self, message: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+    def dispatch(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
         request = message.get("request") or {}
         if not isinstance(request, dict):
@@ -141,14 +129,14 @@ class FastEndpoint:
         if op == "ping":
             return {"ok": True, "version": self.backend.version}
         if op == "add":
-            return self._add(request, netns_fd)
+            return self._add(request)
         if op == "del":
-            return self._del(request, netns_fd)
+            return self._del(request)
         if op == "check":
-            return self._check(request, netns_fd)
+            return self._check(request)
         raise RequestError(INVALID_CONFIG, f"unknown op {op!r}", "expected add, del, check or ping")
 
-    def _add(self, request: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+    def _add(self, request: dict[str, Any]) -> dict[str, Any]:
         add = AddRequest(**_fields(request, ADD_FIELDS, ("client_version", "container_id", "if_name", "network_name")))
         try:
             with self.lock:
@@ -157,21 +145,9 @@ class FastEndpoint:
             raise RequestError(INCOMPATIBLE_VERSION, str(exc)) from None
         if not reply.success:
             raise RequestError(TRY_AGAIN_LATER, "failed to assign an IP address to container", reply.reason)
-        extra: dict[str, Any] = {}
-        if self.pod_network is not None:
-            try:
-                extra = self.pod_network.setup(request, reply, netns_fd)
-            except Exception as exc:
-                log.exception("pod network setup failed", extra={"container": add.container_id})
-                rollback = DelRequest(
-                    add.client_version, add.container_id, add.if_name, add.network_name, "SetupNSFailed"
-                )
-                with self.lock:
-                    self.backend.del_network(rollback)
-                raise RequestError(INTERNAL, "failed to set up the pod network", str(exc)) from None
-        return {"ok": True, "reply": asdict(reply), **extra}
+        return {"ok": True, "reply": asdict(reply)}
 
-    def _del(self, request: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+    def _del(self, request: dict[str, Any]) -> dict[str, Any]:
         delete = DelRequest(
             **_fields(request, DEL_FIELDS, ("client_version", "container_id", "if_name", "network_name"))
         )
@@ -180,19 +156,14 @@ class FastEndpoint:
                 reply = self.backend.del_network(delete)
         except VersionMismatch as exc:
             raise RequestError(INCOMPATIBLE_VERSION, str(exc)) from None
-        if self.pod_network is not None:
-            self.pod_network.teardown(request, reply.addresses, netns_fd)
         return {"ok": True, "reply": asdict(reply)}
 
-    def _check(self, request: dict[str, Any], netns_fd: int | None) -> dict[str, Any]:
+    def _check(self, request: dict[str, Any]) -> dict[str, Any]:
         add = AddRequest(**_fields(request, ADD_FIELDS, ("client_version", "container_id", "if_name", "network_name")))
         with self.lock:
             address = self.backend.lookup(add)
         if address is None:
             raise RequestError(INVALID_CONFIG, "no address assigned to this container", add.container_id)
-        missing = self.pod_network.check(request, (address,), netns_fd) if self.pod_network else []
-        if missing:
-            raise RequestError(INTERNAL, "pod network is incomplete", "; ".join(missing))
         return {"ok": True, "address": asdict(address)}
 
 

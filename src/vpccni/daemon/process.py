@@ -24,7 +24,7 @@ from vpccni.cni.datapath import Datapath
 from vpccni.cni.service import CniService
 from vpccni.daemon import cloud_setup
 from vpccni.daemon.checkpoint_file import FileCheckpointStore
-from vpccni.daemon.fast_endpoint import FastEndpoint, PodNetwork
+from vpccni.daemon.fast_endpoint import FastEndpoint
 from vpccni.daemon.grpc_server import GrpcServer, NodeFacts
 from vpccni.daemon.http_endpoints import HttpEndpoint, introspection_route, metrics_route, networkutils_env_settings
 from vpccni.daemon.prometheus import PrometheusMetrics
@@ -71,9 +71,8 @@ class DaemonOptions:
 
 
 class Ipamd:
-    def __init__(self, options: DaemonOptions, pod_network: PodNetwork | None = None) -> None:
+    def __init__(self, options: DaemonOptions) -> None:
         self.options = options
-        self.pod_network = pod_network
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.metrics = PrometheusMetrics()
@@ -118,7 +117,7 @@ class Ipamd:
         grpc_server.start()
         self.servers.append(grpc_server)
         cni = CniService(self.backend, self.lock, self.datapath)
-        fast = FastEndpoint(self.backend, self.lock, fast_socket, self.pod_network, cni=cni)
+        fast = FastEndpoint(self.backend, self.lock, fast_socket, cni=cni)
         fast.start()
         self.servers.append(fast)
         self.loop_thread = threading.Thread(target=self._pool_loop, name="pool-loop", daemon=True)
