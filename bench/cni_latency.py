@@ -54,32 +54,28 @@ def timed(command: list[str], env: dict[str, str], stdin: bytes) -> tuple[float,
     return elapsed, result.stdout
 
 
-def run_pods(plugin: str, conf: dict[str, Any], pods: list[str], extra_env: dict[str, str]) -> dict[str, list[float]]:
+def cni_env(command: str, index: int, netns: str) -> dict[str, str]:
+    """The variables a runtime sets for one pod (kubelet-style CNI_ARGS)."""
+    return {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": f"bench{index}",
+        "CNI_NETNS": f"/var/run/netns/{netns}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": REFERENCE_DIR,
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={netns}",
+    }
+
+
+def run_pods(plugin: str, conf: dict[str, Any], pods: list[str]) -> dict[str, list[float]]:
+    """ADD every pod, then DEL every pod with its ADD result as prevResult; times in ms."""
     adds, dels, results = [], [], {}
     for i, netns in enumerate(pods):
-        env = {
-            "CNI_COMMAND": "ADD",
-            "CNI_CONTAINERID": f"bench{i}",
-            "CNI_NETNS": f"/var/run/netns/{netns}",
-            "CNI_IFNAME": "eth0",
-            "CNI_PATH": REFERENCE_DIR,
-            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={netns}",
-            **extra_env,
-        }
-        elapsed, out = timed([plugin], env, json.dumps(conf).encode())
+        elapsed, out = timed([plugin], cni_env("ADD", i, netns), json.dumps(conf).encode())
         adds.append(elapsed)
         results[netns] = json.loads(out)
     for i, netns in enumerate(pods):
-        env = {
-            "CNI_COMMAND": "DEL",
-            "CNI_CONTAINERID": f"bench{i}",
-            "CNI_NETNS": f"/var/run/netns/{netns}",
-            "CNI_IFNAME": "eth0",
-            "CNI_PATH": REFERENCE_DIR,
-            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={netns}",
-            **extra_env,
-        }
-        elapsed, _ = timed([plugin], env, json.dumps({**conf, "prevResult": results[netns]}).encode())
+        prev = json.dumps({**conf, "prevResult": results[netns]}).encode()
+        elapsed, _ = timed([plugin], cni_env("DEL", i, netns), prev)
         dels.append(elapsed)
     return {"add": adds, "del": dels}
 
@@ -157,10 +153,10 @@ def main() -> None:
             "mtu": 9001,
             "ipam": {"type": "host-local", "subnet": "10.213.0.0/16", "dataDir": str(scratch / "host-local")},
         }
-        run_pods(plugin, ours_conf, ours[:3], {})  # warm-up
-        run_pods(f"{REFERENCE_DIR}/ptp", ref_conf, ref[:3], {})
-        mine = run_pods(plugin, ours_conf, ours[3:], {})
-        theirs = run_pods(f"{REFERENCE_DIR}/ptp", ref_conf, ref[3:], {})
+        run_pods(plugin, ours_conf, ours[:3])  # warm-up
+        run_pods(f"{REFERENCE_DIR}/ptp", ref_conf, ref[:3])
+        mine = run_pods(plugin, ours_conf, ours[3:])
+        theirs = run_pods(f"{REFERENCE_DIR}/ptp", ref_conf, ref[3:])
         starts = start_times(plugin)
     finally:
         if daemon is not None:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vpccni import catalog
+from vpccni.cloud.sim import parse_subnet_cidr
 
 
 class ScenarioError(Exception):
@@ -77,10 +78,7 @@ class SubnetSpec(Strict):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        net = ipaddress.IPv4Network(value)
-        if not 16 <= net.prefixlen <= 28:
-            raise ValueError("EC2 subnets are /16 to /28")
-        return str(net)
+        return str(parse_subnet_cidr(value))
 
 
 class NodeGroupSpec(Strict):

@@ -37,7 +37,7 @@ from vpccni.cluster.scenario import (
 from vpccni.cluster.scheduler import Scheduler
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
 from vpccni.ipam.checkpoint import LazyCheckpoint
-from vpccni.ipam.config import IpamConfig, default_max_pods
+from vpccni.ipam.config import IpamConfig, default_max_pods, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
@@ -197,7 +197,7 @@ class ClusterSimulation:
                 cpu=float(limits.vcpus or 2),
                 memory=float((limits.memory_mib or 4096) * 1024 * 1024),
                 max_pods=max_pods,
-                address_capacity=self._address_capacity(group),
+                address_capacity=pod_address_capacity(group.limits, group.config),
                 created=now,
                 clock=LocalClock(now),
             )
@@ -210,22 +210,11 @@ class ClusterSimulation:
             return True
         return False
 
-    def _address_capacity(self, group: Group) -> int:
-        limits = group.limits
-        enis = limits.max_enis
-        if group.config.max_eni > 0:
-            enis = min(enis, group.config.max_eni)
-        if group.config.custom_networking:
-            enis -= 1
-        per_eni = limits.ipv4_per_eni - 1
-        prefix = group.config.enable_prefix_delegation and limits.supports_prefix_delegation
-        return enis * per_eni * (16 if prefix else 1)
-
     def address_limit_for(self, group: Group) -> int:
         """ip_aware: pod addresses a node of this group can hold (never above its max-pods)."""
         spec = group.spec
         max_pods = spec.max_pods or default_max_pods(group.limits, group.config)
-        return min(self._address_capacity(group), max_pods)
+        return min(pod_address_capacity(group.limits, group.config), max_pods)
 
     def address_limit_of(self, node: Node) -> int | None:
         if not self.scenario.autoscaler.ip_aware:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import random
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 from vpccni import __version__, catalog
 from vpccni.cloud.api import Ec2Api
 from vpccni.cloud.clock import Clock
-from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2, persist
+from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2, parse_subnet_cidr, persist
 
 SIM_STATE_FILE = "sim-cloud.state"
 SIM_AZ = "us-west-2a"
@@ -65,11 +64,9 @@ def _create_sim_node(cloud: SimCloud, spec: SimNodeSpec) -> tuple[str, str]:
     except catalog.UnknownInstanceType as exc:
         raise CloudSetupError(str(exc)) from None
     try:
-        subnet = ipaddress.IPv4Network(spec.subnet_cidr)
+        subnet = parse_subnet_cidr(spec.subnet_cidr)
     except ValueError as exc:
-        raise CloudSetupError(f"--subnet-cidr {spec.subnet_cidr!r} is not a CIDR: {exc}") from None
-    if not 16 <= subnet.prefixlen <= 28:
-        raise CloudSetupError(f"--subnet-cidr {spec.subnet_cidr}: EC2 subnets are /16 to /28")
+        raise CloudSetupError(f"--subnet-cidr {exc}") from None
     tool = SimEc2(cloud)
     vpc = tool.create_vpc(str(subnet.supernet(new_prefix=min(16, subnet.prefixlen))))
     subnet_id = tool.create_subnet(vpc.vpc_id, str(subnet), SIM_AZ).subnet_id

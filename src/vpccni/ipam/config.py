@@ -182,6 +182,16 @@ def effective_max_eni(config: IpamConfig, eni_limit: int) -> int:
     return config.max_eni if 1 <= config.max_eni < eni_limit else eni_limit
 
 
+def pod_address_capacity(limits: catalog.InstanceLimits, config: IpamConfig) -> int:
+    """Pod addresses a node can ever hold: the engine's M per ENI over the ENIs it may use (awscni_ip_max
+    before any ENI is known); custom networking keeps pods off the primary ENI."""
+    enis = effective_max_eni(config, limits.max_enis) - (1 if config.custom_networking else 0)
+    per_eni = limits.ipv4_per_eni - 1
+    if config.enable_prefix_delegation and limits.supports_prefix_delegation:
+        per_eni *= 16
+    return enis * per_eni
+
+
 def checkpoint_path(config: IpamConfig, card: int = 0) -> str:
     """Card 0 uses the backing store; card N the same path with `.json` → `-nic-N.json`."""
     path = config.backing_store

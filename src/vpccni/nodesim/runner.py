@@ -17,7 +17,7 @@ from typing import Any
 
 from vpccni import catalog
 from vpccni.cloud.clock import VirtualClock
-from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
+from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2, parse_subnet_cidr
 from vpccni.ipam import EniConfig, IpamConfig, IpamKey, NodeIpam, PodMetadata
 from vpccni.ipam.config import default_max_pods
 from vpccni.ipam.datastore import DatastoreError
@@ -54,11 +54,9 @@ class NodeSimulation:
         except catalog.UnknownInstanceType as exc:
             raise NodeSimError(str(exc)) from None
         try:
-            subnet = ipaddress.IPv4Network(spec.subnet_cidr)
+            subnet = parse_subnet_cidr(spec.subnet_cidr)
         except ValueError as exc:
-            raise NodeSimError(f"--subnet-cidr {spec.subnet_cidr!r} is not a CIDR: {exc}") from None
-        if not 16 <= subnet.prefixlen <= 28:
-            raise NodeSimError(f"--subnet-cidr {spec.subnet_cidr}: EC2 subnets are /16 to /28")
+            raise NodeSimError(f"--subnet-cidr {exc}") from None
         usable = subnet.num_addresses - 5
         if spec.subnet_used < 0 or spec.subnet_used >= usable:
             raise NodeSimError(

@@ -63,6 +63,17 @@ class _LowestFirst:
         return self._heap[0]
 
 
+def parse_subnet_cidr(cidr: str) -> ipaddress.IPv4Network:
+    """A subnet CIDR as EC2 accepts it (/16 to /28); ValueError with a message naming the problem."""
+    try:
+        network = ipaddress.IPv4Network(cidr)
+    except ValueError as exc:
+        raise ValueError(f"{cidr!r} is not a CIDR: {exc}") from None
+    if not 16 <= network.prefixlen <= 28:
+        raise ValueError(f"{cidr}: EC2 subnets are /16 to /28")
+    return network
+
+
 class SubnetAddresses:
     """Which addresses and /28 blocks of one subnet are free."""
 
