@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from vpccni.ipam import adaptive
-from vpccni.ipam.adaptive import Decision, Observations, PoolView, decide
+from vpccni.ipam.adaptive import Observations, PoolView, decide
 from vpccni.ipam.config import IpamConfig
 
 
@@ -126,6 +126,13 @@ def test_subnet_pressure_shrinks_targets_and_releases_at_once() -> None:
 
 def test_timers_cover_the_hold_and_the_schedule() -> None:
     obs = Observations(surplus_since=100.0, last_growth=50.0)
-    times = adaptive.timers(obs, Decision(1, 2, 0, 0, ""), 200.0)
+    times = adaptive.timers(obs, 200.0)
     assert min(times) == 50.0 + adaptive.SURPLUS_HOLD + 1e-6  # the growth's calm ends first
     assert 100.0 + adaptive.SURPLUS_HOLD + 1e-6 in times
+
+
+def test_timers_know_when_the_decaying_peak_lowers_the_target() -> None:
+    obs = Observations(peak=8.0, peak_at=0.0)
+    (when,) = [t for t in adaptive.timers(obs, 10.0)]
+    assert math.isclose(when, adaptive.PEAK_HALF_LIFE * math.log2(8 / 7), abs_tol=1e-5)
+    assert math.ceil(adaptive.decay(8.0, when) - 1e-9) == 7

@@ -103,7 +103,11 @@ class Observations:
         self.subnet_free, self.subnet_capacity, self.subnet_checked_at = free, capacity, now
 
     def subnet_check_due(self, now: float) -> bool:
-        return self.subnet_checked_at is None or now - self.subnet_checked_at >= SUBNET_CHECK_INTERVAL
+        """Read the subnet every SUBNET_CHECK_INTERVAL, four times as often once it is under pressure."""
+        if self.subnet_checked_at is None:
+            return True
+        interval = SUBNET_CHECK_INTERVAL / 4 if subnet_pressure(self) < 1.0 else SUBNET_CHECK_INTERVAL
+        return now - self.subnet_checked_at >= interval
 
 
 def decay(value: float, elapsed: float) -> float:
@@ -223,7 +227,7 @@ def note_surplus(obs: Observations, decision: Decision, view: PoolView) -> None:
         obs.surplus_since = None
 
 
-def timers(obs: Observations, decision: Decision | None, now: float) -> list[float]:
+def timers(obs: Observations, now: float) -> list[float]:
     """Instants at which a cycle could decide differently with nothing else happening."""
     out = []
     if obs.surplus_since is not None:
@@ -234,6 +238,11 @@ def timers(obs: Observations, decision: Decision | None, now: float) -> list[flo
     schedule = next_burst(obs, now)
     if schedule is not None:
         out.append(schedule[0] - refill_seconds(obs, True) - 2 * CYCLE)
-    if decision is not None and decision.low > 1:
-        out.append(now + PEAK_HALF_LIFE / 8)  # the decaying peak lowers the targets over time
+    current = decay(obs.peak, now - obs.peak_at)
+    step = math.ceil(current - 1e-9) - 1  # the decaying peak lowers the targets when it crosses this
+    if step >= 1:
+        out.append(obs.peak_at + PEAK_HALF_LIFE * math.log2(obs.peak / step) + 1e-6)
+    window = next((t for t in obs.arrivals if t > now - RATE_WINDOW), None)
+    if window is not None:  # the rate falls when this arrival leaves the window
+        out.append(window + RATE_WINDOW + 1e-6)
     return out

@@ -398,15 +398,18 @@ class NodeIpam:
         stats = self.ds.stats(now)
         view = self._pool_view(stats)
         decision = adaptive.decide(view, obs)
-        if (decision.grow or decision.release) and obs.subnet_check_due(now):
-            self._read_subnet()
+        may_release = self.last_decrease is None or now - self.last_decrease > DECREASE_INTERVAL
+        backoff = self.last_insufficient is not None and now - self.last_insufficient <= INSUFFICIENT_CIDR_BACKOFF
+        may_grow = not backoff and (view.room_on_enis > 0 or self._room_for_eni())
+        if ((decision.grow and may_grow) or (decision.release and may_release)) and obs.subnet_check_due(now):
+            self._read_subnet()  # only before acting: the read's rate stays bounded and its timing deterministic
             decision = adaptive.decide(view, obs)
         adaptive.note_surplus(obs, decision, view)
         self.adaptive_decision = decision
         self.metrics.set("awscni_adaptive_warm_target", decision.low)
         if decision.grow > 0:
             self._adaptive_grow(decision.grow, stats, during_init)
-        elif decision.release > 0 and (self.last_decrease is None or now - self.last_decrease > DECREASE_INTERVAL):
+        elif decision.release > 0 and may_release:
             unit = policy.PREFIX_SIZE if self.prefix_mode else 1
             if decision.release >= unit:
                 self._decrease(stats, over=decision.release // unit)
@@ -826,7 +829,7 @@ class NodeIpam:
         times += [e.created_at + ENI_MIN_AGE for e in self.ds.enis.values() if not e.is_primary]
         times += [t + RECONCILE_COOLDOWN for t in self.reconcile_cooldown.values()]
         if self.observed is not None:
-            times += adaptive.timers(self.observed, self.adaptive_decision, now)
+            times += adaptive.timers(self.observed, now)
         future = [t for t in times if t is not None and t > now]
         return min(future) if future else None
 
