@@ -127,15 +127,15 @@ def test_primary_eni_cannot_be_detached_and_attached_eni_not_deleted(backend: Ba
     api = backend.api
     _, subnet_id, instance_id = _node(backend)
     (instance,) = api.describe_instances([instance_id])
-    if backend.name == "sim":  # moto lets both through (ec2 spec §11)
-        with pytest.raises(InvalidRequestError):
-            api.detach_network_interface(instance.network_interfaces[0].attachment_id)
-        eni = api.create_network_interface(subnet_id)
-        api.attach_network_interface(eni.eni_id, instance_id, 1)
-        with pytest.raises(InUseError):
-            api.delete_network_interface(eni.eni_id)
-    else:
-        pytest.skip("moto does not model these rules; covered by the sim run of this case")
+    with pytest.raises(InvalidRequestError) as refused:  # moto models this rule too
+        api.detach_network_interface(instance.network_interfaces[0].attachment_id)
+    assert refused.value.code == "OperationNotPermitted"
+    eni = api.create_network_interface(subnet_id)
+    api.attach_network_interface(eni.eni_id, instance_id, 1)
+    if backend.name != "sim":
+        pytest.skip("moto deletes an attached ENI (ec2 spec §11); the sim run of this case checks InUse")
+    with pytest.raises(InUseError):
+        api.delete_network_interface(eni.eni_id)
 
 
 def test_instance_metadata_lists_attached_enis(backend: Backend) -> None:

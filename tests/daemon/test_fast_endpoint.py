@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from tests.daemon.conftest import stub
+from tests.daemon.conftest import del_request, stub
 from vpccni import __version__
 from vpccni.cni import wire
 
@@ -54,6 +54,7 @@ def test_add_del_ping_and_errors_over_the_fast_socket(daemon_factory: Any) -> No
         reply, _ = wire.receive(raw)
     assert reply["ok"] is False and reply["error"]["code"] == 6
 
-    assert stub(daemon).DelNetwork  # the gRPC side is still up, and so is the daemon
+    released = stub(daemon).DelNetwork(del_request("nobody"), timeout=10)  # the gRPC side still answers
+    assert released.Success and list(released.IPAllocationMetadata) == []
     assert daemon.proc.poll() is None
     assert wire.call(path, {"op": "ping"})["ok"]

@@ -39,11 +39,12 @@ def test_kill_9_during_churn_every_pod_keeps_its_address_and_nothing_leaks(daemo
     confirmed: dict[str, str] = {}  # pods whose ADD reply the "kubelet" saw and that it did not delete
     attempted: set[str] = set()
     killed = threading.Event()
+    enough = threading.Event()  # 150 ADDs attempted, or the worker stopped: either way, stop waiting
 
     def churn() -> None:
         serial = 0
-        while not killed.is_set():
-            try:
+        try:
+            while not killed.is_set():
                 if confirmed and rng.random() < 0.25:
                     container = rng.choice(sorted(confirmed))
                     del confirmed[container]  # a DEL cut off by the kill may or may not have landed
@@ -52,19 +53,24 @@ def test_kill_9_during_churn_every_pod_keeps_its_address_and_nothing_leaks(daemo
                     container = f"p{serial}"
                     serial += 1
                     attempted.add(container)
+                    if len(attempted) >= 150:
+                        enough.set()
                     reply = client.AddNetwork(add_request(container), timeout=5)
                     if reply.Success:
                         confirmed[container] = reply.IPAllocationMetadata[0].IPv4Addr
-            except grpc.RpcError:
-                return  # the daemon died under us
+        except grpc.RpcError:
+            return  # the daemon died under us
+        finally:
+            enough.set()
 
     worker = threading.Thread(target=churn)
     worker.start()
-    while len(attempted) < 150:
-        threading.Event().wait(0.01)
+    enough.wait(120)  # bounded: a worker stopped by an RpcError sets it too
+    assert len(attempted) >= 150, f"the churn stopped after {len(attempted)} ADDs"
     daemon.kill()
     killed.set()
     worker.join(10)
+    assert not worker.is_alive()
     assert len(confirmed) > 20
 
     again = daemon_factory(*ARGS, env=PD_100, state_dir=daemon.state_dir)

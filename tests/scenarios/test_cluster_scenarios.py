@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from vpccni.cloud.sim import SimEc2
 from vpccni.cluster import ClusterSimulation, ScenarioError, load_scenario
 from vpccni.cluster.expect import check
 
@@ -50,10 +51,24 @@ def test_skipping_idle_nodes_gives_the_same_results_as_stepping_every_cycle(name
         assert [s["subnet_free"] for s in skipping.samples] == [s["subnet_free"] for s in stepping.samples]
 
 
+def _node_addresses(sim: ClusterSimulation) -> list[str]:
+    """Every secondary address the simulated account holds at the end of a run."""
+    return sorted(a for eni in SimEc2(sim.cloud).describe_network_interfaces() for a in eni.secondary_ips)
+
+
 def test_same_seed_same_result_other_seed_other_addresses() -> None:
     scenario = load_scenario(Path(__file__).parents[2] / "scenarios" / "scale-out.yaml")
-    first, again = ClusterSimulation(scenario).run(), ClusterSimulation(scenario).run()
-    assert first == again
+    first, again = ClusterSimulation(scenario), ClusterSimulation(scenario)
+    other = ClusterSimulation(scenario, seed=scenario.seed + 1)
+    first_summary, again_summary, other_summary = first.run(), again.run(), other.run()
+    assert first_summary == again_summary
+    assert _node_addresses(first) == _node_addresses(again)
+    assert len(_node_addresses(other)) == len(_node_addresses(first)) == 28  # the same pool, other addresses
+    assert _node_addresses(other) != _node_addresses(first)
+    volatile = ("pod_start_seconds",)  # the seed moves latencies; the outcome stays
+    assert {k: v for k, v in other_summary.items() if k not in volatile} == {
+        k: v for k, v in first_summary.items() if k not in volatile
+    }
 
 
 def test_scale_in_blocked_waits_for_the_cloud_api(tmp_path: Path) -> None:
