@@ -6,6 +6,7 @@ or memory) is the owner's business: the daemon passes a file store, simulators a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any, Protocol
 
@@ -68,18 +69,33 @@ def parse(text: str) -> list[tuple[IpamKey, PodMetadata, str, float]]:
         raise CheckpointError(f"checkpoint is not JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise CheckpointError(f"checkpoint version {data.get('version') if isinstance(data, dict) else None!r}")
+    allocations = data.get("allocations") or []
+    if not isinstance(allocations, list):
+        raise CheckpointError("checkpoint allocations is not a list")
     out = []
-    for item in data.get("allocations") or []:
+    for item in allocations:
+        entry = _entry(item)
+        if entry is not None:
+            out.append(entry)
+    return out
+
+
+def _entry(item: Any) -> tuple[IpamKey, PodMetadata, str, float] | None:
+    """One allocation record; None for a record without an address (the reference skips those)."""
+    try:
         meta = item.get("metadata") or {}
-        key = IpamKey(item.get("networkName", ""), item.get("containerID", ""), item.get("ifName", ""))
+        key = IpamKey(str(item.get("networkName", "")), str(item.get("containerID", "")), str(item.get("ifName", "")))
         metadata = PodMetadata(
-            meta.get("k8sPodNamespace", ""), meta.get("k8sPodName", ""), int(meta.get("interfacesCount") or 1)
+            str(meta.get("k8sPodNamespace", "")), str(meta.get("k8sPodName", "")), int(meta.get("interfacesCount") or 1)
         )
         address = item.get("ipv4")
         if not address:
-            continue
-        out.append((key, metadata, address, int(item.get("allocationTimestamp", 0)) / NANOS))
-    return out
+            return None
+        if not isinstance(address, str):
+            raise TypeError(f"ipv4 {address!r} is not a string")
+        return key, metadata, str(ipaddress.IPv4Address(address)), int(item.get("allocationTimestamp", 0)) / NANOS
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint record {str(item)[:200]}: {exc}") from None
 
 
 class StoreCheckpoint:

@@ -334,6 +334,16 @@ class Datastore:
         entry.metadata = metadata  # kept for the reply's interfaces count; key is cleared
         return eni, cidr, entry
 
+    def unassign_now(self, key: IpamKey) -> None:
+        """Take an assignment back as if it never happened: no cooldown, since no pod ever used the address
+        (its reply was never sent). The checkpoint hears of it like any change."""
+        held = self._by_key.get(key)
+        if held is None:
+            raise UnknownPod()
+        eni, cidr, offset = held
+        self._clear(eni, cidr, offset, cidr.entries[offset])
+        self.checkpoint.save(self)
+
     def restore(self, key: IpamKey, metadata: PodMetadata, address: str, assigned_time: float) -> bool:
         """Re-assign a checkpointed pod to its address; False if the address is in no known CIDR."""
         value = int(ipaddress.IPv4Address(address))

@@ -1,8 +1,15 @@
 """`NodeIpam`: one node's IP address manager — node init, the pool-manager cycle, reconcile, pods.
 
-The same engine runs in the daemon (real clock) and in the simulators (virtual clock). It talks to the
-cloud only through `Ec2Api`, reads time only from the injected clock, randomness only from the
-injected RNG, and reports metrics to an injected sink. Section numbers refer to the ipamd spec.
+The same engine runs in the daemon (real clock) and in the simulators (virtual clock). It reads time
+only from the injected clock, randomness only from the injected RNG, and reports metrics to an
+injected sink. Section numbers refer to the ipamd spec.
+
+Every pool change is decide, act, apply: the engine decides from its datastore (pure `policy` and
+`adaptive` functions), `EniLifecycle` performs the EC2 calls (`lifecycle.py`), and the engine applies
+their result to the datastore, re-validated against what changed meanwhile. A caller that serialises
+the engine with a lock (the daemon) passes it as `lock`: the engine lets go of it for each act step,
+so AddNetwork and DelNetwork are served from the pool while an ENI is created. Without a lock (the
+simulators) the steps run back to back, in the same order and at the same virtual instants as before.
 """
 
 from __future__ import annotations
@@ -10,48 +17,43 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 from vpccni import catalog
 from vpccni.cloud.api import Ec2Api
-from vpccni.cloud.clock import VIRTUAL_EPOCH, Clock, utc_iso
-from vpccni.cloud.errors import (
-    AddressLimitError,
-    Ec2Error,
-    InsufficientAddressesError,
-    NotFoundError,
-    eni_id_from_not_found,
-)
+from vpccni.cloud.clock import Clock
+from vpccni.cloud.errors import Ec2Error, InsufficientAddressesError
 from vpccni.cloud.records import InstanceMetadata, MetadataEni, NetworkInterface
-from vpccni.ipam import adaptive, policy
-from vpccni.ipam.checkpoint import CheckpointStore, MemoryCheckpointStore, StoreCheckpoint, parse
-from vpccni.ipam.config import EniConfig, IpamConfig, effective_max_eni
-from vpccni.ipam.datastore import Assignment, Cidr, Datastore, DatastoreError, Eni, IpamKey, PodMetadata, Stats
+from vpccni.ipam import adaptive, policy, recovery
+from vpccni.ipam.checkpoint import CheckpointError, CheckpointStore, MemoryCheckpointStore, StoreCheckpoint, parse
+from vpccni.ipam.config import EniConfig, IpamConfig
+from vpccni.ipam.datastore import (
+    Assignment,
+    CheckpointSink,
+    Cidr,
+    Datastore,
+    DatastoreError,
+    Eni,
+    IpamKey,
+    PodMetadata,
+    Stats,
+)
+from vpccni.ipam.facts import InstanceFacts, IpamInitError
+from vpccni.ipam.lifecycle import TAG_INSTANCE, TAG_NO_MANAGE, EniLifecycle
 from vpccni.ipam.metrics import CountingMetrics, MetricsSink
 
 log = logging.getLogger("vpccni.ipam")
-T = TypeVar("T")
 
 INSUFFICIENT_CIDR_BACKOFF = 120.0
 DECREASE_INTERVAL = 30.0
 RECONCILE_INTERVAL = 60.0
 RECONCILE_COOLDOWN = 60.0
 ENI_MIN_AGE = 60.0
-LEAKED_ENI_AGE = 300.0
-DETACH_WAIT = 2.0
-DESCRIPTION_PREFIX = "aws-K8S-"
-TAG_INSTANCE = "node.k8s.amazonaws.com/instance_id"
-TAG_CREATED = "node.k8s.amazonaws.com/createdAt"
-TAG_NO_MANAGE = "node.k8s.amazonaws.com/no_manage"
-TAG_CLUSTER = "cluster.k8s.amazonaws.com/name"
-TAG_SUBNET_ROLE = "kubernetes.io/role/cni"
 
-
-class IpamInitError(Exception):
-    pass
+__all__ = ["INSUFFICIENT_CIDR_BACKOFF", "IpamInitError", "NodeIpam", "Release"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class NodeIpam:
         metrics: MetricsSink | None = None,
         eni_config: EniConfig | None = None,
         pod_alive: Callable[[str, str], bool] | None = None,
+        checkpoint: CheckpointSink | None = None,
+        lock: threading.Lock | None = None,
     ) -> None:
         self.ec2 = ec2
         self.instance_id = instance_id
@@ -88,129 +92,115 @@ class NodeIpam:
         self.metrics: MetricsSink = metrics or CountingMetrics()
         self.eni_config = eni_config
         self.pod_alive = pod_alive or (lambda namespace, name: True)
+        self.lock = lock  # held by every caller; released for EC2 calls (see the module docstring)
+        self.lifecycle = EniLifecycle(ec2, instance_id, config, clock, rng, self.metrics)
         self.terminating = False
         self.unschedulable = False
         self.last_insufficient: float | None = None
         self.last_decrease: float | None = None
         self.last_pool_action = clock.now()
         self.reconcile_cooldown: dict[str, float] = {}
-        self.ds = Datastore(False, config.ip_cooldown_period, StoreCheckpoint(self.checkpoint_store))
+        sink = checkpoint or StoreCheckpoint(self.checkpoint_store)
+        self.ds = Datastore(False, config.ip_cooldown_period, sink)
         self.initialized = False
+        self._facts: InstanceFacts | None = None
         # WARM_POOL_POLICY=adaptive: what the node has seen, and the last decision (for metrics/introspection)
         self.observed: adaptive.Observations | None = adaptive.Observations() if config.adaptive else None
         self.adaptive_decision: adaptive.Decision | None = None
         self._unserved: dict[str, float] = {}  # pods refused an address, so their retries count once
 
-    # --- EC2 calls, counted like the reference ------------------------------------------------------
-    def _ec2(self, action: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        self.metrics.inc("awscni_ec2api_req_count", fn=action)
-        start = self.clock.now()
+    # --- what init learned ----------------------------------------------------------------------------
+    @property
+    def facts(self) -> InstanceFacts:
+        if self._facts is None:
+            raise IpamInitError("node initialization has not run")
+        return self._facts
+
+    @property
+    def limits(self) -> catalog.InstanceLimits:
+        return self.facts.limits
+
+    @property
+    def prefix_mode(self) -> bool:
+        return self.facts.prefix_mode
+
+    @property
+    def slots(self) -> int:
+        return self.facts.cidr_slots_per_eni
+
+    @property
+    def max_pods(self) -> int:
+        return self.facts.max_pods
+
+    @property
+    def primary_eni_id(self) -> str:
+        return self.facts.primary_eni_id
+
+    @property
+    def primary_ip(self) -> str:
+        return self.facts.primary_ip
+
+    @property
+    def vpc_cidrs(self) -> tuple[str, ...]:
+        return self.facts.vpc_cidrs
+
+    # --- acting on EC2 without the caller's lock ------------------------------------------------------
+    @contextmanager
+    def _acting(self) -> Iterator[None]:
+        """EC2 calls and their back-off sleeps run here: without the engine lock, when there is one."""
+        lock = self.lock
+        if lock is None:
+            yield
+            return
+        lock.release()
         try:
-            result = call(*args, **kwargs)
-        except Ec2Error as exc:
-            self.metrics.inc("awscni_ec2api_error_count", fn=action)
-            self.metrics.inc("awscni_aws_api_error_count", api=action, error=exc.code)
-            self.metrics.observe(
-                "awscni_aws_api_latency_ms",
-                (self.clock.now() - start) * 1000,
-                api=action,
-                error="true",
-                status=exc.code,
-            )
-            raise
-        self.metrics.observe(
-            "awscni_aws_api_latency_ms", (self.clock.now() - start) * 1000, api=action, error="false", status="200"
-        )
-        return result
+            yield
+        finally:
+            lock.acquire()
+
+    def _metadata(self) -> InstanceMetadata | None:
+        with self._acting():
+            return self.lifecycle.metadata()
 
     def _error(self, fn: str) -> None:
         self.metrics.inc("awscni_ipamd_error_count", fn=fn)
-
-    def _retry(self, attempts: int, base: float, jitter: float, call: Callable[[], T]) -> T:
-        """The reference's ENI-lifecycle retry loops (§11.3): back-off base × 2^try, cap 60 s, + jitter."""
-        for attempt in range(attempts):
-            try:
-                return call()
-            except NotFoundError:
-                raise
-            except Ec2Error:
-                if attempt == attempts - 1:
-                    raise
-                delay = min(base * 2**attempt, 60.0)
-                self.clock.sleep(delay * (1 + self.rng.random() * jitter))
-        raise AssertionError("unreachable")
 
     # --- node init (§5.3) ---------------------------------------------------------------------------
     def init(self) -> None:
         meta = self._metadata()
         if meta is None:
             raise IpamInitError("instance metadata unavailable")
+        facts = self._facts = InstanceFacts.learn(meta, self.cfg, self.max_pods_input)
+        self.ds.prefix_mode = facts.prefix_mode
         try:
-            self.limits = catalog.get(meta.instance_type)
-        except catalog.UnknownInstanceType:
-            raise IpamInitError(f"vpc ip resource(eni ip limit): unknown instance type: {meta.instance_type}") from None
-        self.instance_type = meta.instance_type
-        self.prefix_mode = self.cfg.enable_prefix_delegation and self.limits.supports_prefix_delegation
-        self.ds.prefix_mode = self.prefix_mode
-        self.ip_limit = self.limits.ipv4_per_eni
-        self.p = self.ip_limit - 1 if self.prefix_mode else 0
-        self.m = 16 * self.p if self.prefix_mode else self.ip_limit - 1
-        self.slots = self.p if self.prefix_mode else self.m  # CIDR entries one ENI holds
-        self.max_eni = effective_max_eni(self.cfg, self.limits.max_enis)
-        self.max_pods = self.max_pods_input or self.limits.eni_max_pods or 110
-        primary = next(e for e in meta.enis if e.device_number == 0 and e.network_card == 0)
-        self.primary_eni_id = primary.eni_id
-        self.primary_ip = primary.local_ipv4s[0] if primary.local_ipv4s else ""
-        self.primary_subnet = primary.subnet_id
-        self.primary_groups = tuple(sorted(primary.security_group_ids))
-        self.vpc_id = primary.vpc_id
-        self.vpc_cidrs = primary.vpc_cidrs
-        self.az = meta.availability_zone
-        self.unmanaged = 0
-        described = self._describe_all([e.eni_id for e in meta.enis])
+            with self._acting():
+                described = self.lifecycle.describe_all([e.eni_id for e in meta.enis])
+        except Ec2Error as exc:
+            raise IpamInitError(f"describing the attached ENIs failed: {exc}") from exc
+        unmanaged = 0
         for entry in meta.enis:
             eni = described.get(entry.eni_id)
             if entry.network_card != 0 or not self._managed(entry, eni):
-                self.unmanaged += 1
+                unmanaged += 1
                 continue
-            self._tag_if_needed(entry.eni_id, eni.tags if eni else {})
+            with self._acting():
+                self.lifecycle.tag_if_needed(entry.eni_id, eni.tags if eni else {})
             self._setup_eni(entry)
+        self._facts = replace(facts, unmanaged_enis=unmanaged)
         self._restore_checkpoint()
         self._mode_toggle_cleanup()
         self._report_limits()
         if not self.cfg.provisioning_disabled:
             stats = self.ds.stats(self.clock.now())
             if self.observed is not None:
-                self.observed.prime(self.m, self.clock.now())
+                self.observed.prime(self.facts.addresses_per_eni, self.clock.now())
                 self._adaptive_cycle(during_init=True)
             elif self._pool_too_low(stats):
                 self._increase(stats, during_init=True)
         self.initialized = True
 
-    def _metadata(self) -> InstanceMetadata | None:
-        try:
-            return self.ec2.instance_metadata(self.instance_id)
-        except Ec2Error:
-            return None
-
-    def _describe_all(self, eni_ids: Sequence[str]) -> dict[str, NetworkInterface]:
-        ids = list(eni_ids)
-        for attempt in range(12):
-            try:
-                return {
-                    e.eni_id: e
-                    for e in self._ec2("DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, ids)
-                }
-            except NotFoundError as exc:
-                missing = eni_id_from_not_found(exc.message)
-                if missing in ids:
-                    ids.remove(missing)
-            except Ec2Error:
-                self.clock.sleep((attempt + 1) * 0.01)
-        return {}
-
     def _managed(self, entry: MetadataEni, eni: NetworkInterface | None) -> bool:
-        if entry.eni_id == self.primary_eni_id:
+        if entry.eni_id == self.facts.primary_eni_id:
             return True
         tags = eni.tags if eni else {}
         if TAG_NO_MANAGE in tags:
@@ -219,33 +209,13 @@ class NodeIpam:
             return True
         return self.cfg.manage_untagged_eni
 
-    def _wanted_tags(self, created: bool) -> dict[str, str]:
-        tags = {TAG_INSTANCE: self.instance_id}
-        if self.cfg.cluster_name:
-            tags[TAG_CLUSTER] = self.cfg.cluster_name
-            tags["eks:eni:owner"] = "amazon-vpc-cni"
-        tags.update(self.cfg.additional_eni_tags)
-        if created:
-            tags[TAG_CREATED] = utc_iso(self.clock.now())
-        return tags
-
-    def _tag_if_needed(self, eni_id: str, current: dict[str, str]) -> None:
-        if self.cfg.provisioning_disabled:
-            return
-        missing = {k: v for k, v in self._wanted_tags(False).items() if current.get(k) != v}
-        if missing:
-            try:
-                self._retry(5, 0.5, 0.3, lambda: self._ec2("CreateTags", self.ec2.create_tags, [eni_id], missing))
-            except Ec2Error as exc:
-                log.warning("tagging %s failed: %s", eni_id, exc)
-
     def _setup_eni(self, entry: MetadataEni) -> Eni:
         eni = self.ds.enis.get(entry.eni_id)
         if eni is None:
             eni = self.ds.add_eni(
                 entry.eni_id,
                 entry.device_number,
-                entry.eni_id == self.primary_eni_id,
+                entry.eni_id == self.facts.primary_eni_id,
                 self.clock.now(),
                 subnet_id=entry.subnet_id,
             )
@@ -260,23 +230,57 @@ class NodeIpam:
         try:
             self.ds.add_cidr(eni.eni_id, cidr)
             return True
-        except DatastoreError:
+        except DatastoreError as exc:  # already known (metadata listing it again) or the ENI went away
+            log.debug("%s not added to %s: %s", cidr, eni.eni_id, exc)
             return False
 
     def _restore_checkpoint(self) -> None:
         text = self.checkpoint_store.read()
         if text is None:
             return
+        damaged = False
+        try:
+            entries = parse(text)
+        except CheckpointError as exc:
+            damaged = True
+            entries = recovery.salvage(text)
+            log.error(
+                "checkpoint unreadable, rebuilt from EC2: %s; %d allocations salvaged, every other address held back",
+                exc,
+                len(entries),
+            )
         unplaced = []
-        for key, metadata, address, assigned_time in parse(text):
+        for key, metadata, address, assigned_time in entries:
             if (metadata.namespace or metadata.name) and not self.pod_alive(metadata.namespace, metadata.name):
                 continue
-            if not self.ds.restore(key, metadata, address, assigned_time):
+            if not self._restore_one(key, metadata, address, assigned_time):
                 unplaced.append((key, metadata, address, assigned_time))
         if unplaced and self._load_cidrs_metadata_lacks():
             for key, metadata, address, assigned_time in unplaced:
-                self.ds.restore(key, metadata, address, assigned_time)
+                self._restore_one(key, metadata, address, assigned_time)
+        if damaged:
+            self._hold_unknown_addresses()
         self.ds.checkpoint.save(self.ds)
+
+    def _restore_one(self, key: IpamKey, metadata: PodMetadata, address: str, assigned_time: float) -> bool:
+        try:
+            return self.ds.restore(key, metadata, address, assigned_time)
+        except DatastoreError:
+            log.error("checkpoint lists %s twice; %s/%s does not get it", address, key.container_id, key.if_name)
+            return True  # placed: its address has a holder already
+
+    def _hold_unknown_addresses(self) -> None:
+        """After a damaged checkpoint: every address no salvaged record holds gets a placeholder holder."""
+        held = 0
+        now = self.clock.now()
+        for eni in self.ds.ordered_enis():
+            for cidr in list(eni.cidrs.values()):
+                for offset in range(cidr.size):
+                    entry = cidr.entries.get(offset)
+                    if entry is None or entry.key is None:
+                        address = cidr.address(offset)
+                        held += self.ds.restore(recovery.held_key(address), PodMetadata(), address, now)
+        log.warning("%d addresses held back: their pods may be running; free them with CNI DEL or GC", held)
 
     def _load_cidrs_metadata_lacks(self) -> bool:
         """EC2 as tie-breaker for a restart right after an Assign: metadata may not list the new addresses yet.
@@ -285,8 +289,10 @@ class NodeIpam:
         an ipamd restart matters more, so vpccni asks EC2 once before dropping anything.
         """
         try:
-            described = self._describe_all(list(self.ds.enis))
-        except Ec2Error:
+            with self._acting():
+                described = self.lifecycle.describe_all(list(self.ds.enis))
+        except Ec2Error as exc:
+            log.warning("checkpointed pods outside the metadata's addresses are dropped: EC2 unreadable (%s)", exc)
             return False
         for eni in self.ds.ordered_enis():
             found = described.get(eni.eni_id)
@@ -300,17 +306,19 @@ class NodeIpam:
     def _mode_toggle_cleanup(self) -> None:
         if self.cfg.provisioning_disabled:
             return
-        for eni in self.ds.ordered_enis():
+        for eni in list(self.ds.ordered_enis()):
             stale = [c for c in eni.cidrs.values() if c.is_prefix != self.prefix_mode and c.assigned == 0]
             if not stale:
                 continue
             for cidr in stale:
                 self.ds.del_cidr(eni.eni_id, cidr.cidr)
-            self._unassign(eni.eni_id, [c.cidr for c in stale])
+            with self._acting():
+                self.lifecycle.unassign(eni.eni_id, [c.cidr for c in stale])
 
     def _report_limits(self) -> None:
-        self.metrics.set("awscni_eni_max", self.max_eni - self.unmanaged)
-        self.metrics.set("awscni_ip_max", self.m * (self.max_eni - self.unmanaged))
+        facts = self.facts
+        self.metrics.set("awscni_eni_max", facts.managed_eni_limit)
+        self.metrics.set("awscni_ip_max", facts.addresses_per_eni * facts.managed_eni_limit)
         self.report_gauges()
 
     def report_gauges(self) -> None:
@@ -325,7 +333,7 @@ class NodeIpam:
         return self.ds.stats(self.clock.now())
 
     def _pool_too_low(self, stats: Stats) -> bool:
-        return policy.pool_too_low(stats, self.cfg, self.prefix_mode, self.m, self.max_pods)
+        return policy.pool_too_low(stats, self.cfg, self.prefix_mode, self.facts.addresses_per_eni, self.max_pods)
 
     def cycle(self) -> None:
         """One pool-manager pass (§3.6)."""
@@ -343,7 +351,8 @@ class NodeIpam:
         ):
             self._decrease(stats)
             scaled_down = True
-        if policy.should_try_free_eni(stats, self.cfg, self.prefix_mode, self.m, self._idle_eni_exists()):
+        addresses_per_eni = self.facts.addresses_per_eni
+        if policy.should_try_free_eni(stats, self.cfg, self.prefix_mode, addresses_per_eni, self._idle_eni_exists()):
             self._try_free_eni()
         if scaled_down:
             self.last_decrease = self.last_pool_action = self.clock.now()
@@ -353,6 +362,10 @@ class NodeIpam:
         return any(
             not e.is_primary and not e.is_trunk and not e.is_efa and e.assigned == 0 for e in self.ds.enis.values()
         )
+
+    def _may_change_enis(self) -> bool:
+        """Terminating, or cordoned without MANAGE_ENIS_NON_SCHEDULABLE: leave ENIs as they are."""
+        return not (self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable))
 
     # --- the adaptive warm pool (WARM_POOL_POLICY=adaptive; decisions in ipam/adaptive.py) ----------
     @staticmethod
@@ -374,8 +387,7 @@ class NodeIpam:
 
     def _room_on_enis(self) -> int:
         """Addresses the attached ENIs can still take without a new ENI."""
-        unit = policy.PREFIX_SIZE if self.prefix_mode else 1
-        return sum(self.slots - len(e.cidrs) for e in self._candidates()) * unit
+        return sum(self.slots - len(e.cidrs) for e in self._candidates()) * self.facts.address_unit
 
     def _pool_view(self, stats: Stats) -> adaptive.PoolView:
         return adaptive.PoolView(
@@ -384,7 +396,7 @@ class NodeIpam:
             assigned=stats.assigned,
             cooling=stats.cooldown,
             room_on_enis=self._room_on_enis(),
-            eni_size=self.m,
+            eni_size=self.facts.addresses_per_eni,
             max_pods=self.max_pods,
             minimum_total=self.cfg.minimum_ip_target,
             warm_floor=self.cfg.warm_ip_target,
@@ -410,7 +422,7 @@ class NodeIpam:
         if decision.grow > 0:
             self._adaptive_grow(decision.grow, stats, during_init)
         elif decision.release > 0 and may_release:
-            unit = policy.PREFIX_SIZE if self.prefix_mode else 1
+            unit = self.facts.address_unit
             if decision.release >= unit:
                 self._decrease(stats, over=decision.release // unit)
                 self.last_decrease = self.last_pool_action = self.clock.now()
@@ -421,14 +433,16 @@ class NodeIpam:
     def _read_subnet(self) -> None:
         """The primary subnet's free count, for the policy's subnet awareness (a bounded-rate describe)."""
         assert self.observed is not None
+        subnet_id = self.facts.primary_subnet_id
         try:
-            subnets = self._ec2("DescribeSubnets", self.ec2.describe_subnets, [self.primary_subnet])
+            with self._acting():
+                subnets = self.lifecycle.read_subnets(subnet_id)
         except Ec2Error as exc:
-            log.info("adaptive pool: subnet %s not read: %s", self.primary_subnet, exc.code)
+            log.info("adaptive pool: subnet %s not read: %s", subnet_id, exc.code)
             self.observed.subnet_checked_at = self.clock.now()
             return
         for subnet in subnets:
-            if subnet.subnet_id == self.primary_subnet:
+            if subnet.subnet_id == subnet_id:
                 capacity = ipaddress.IPv4Network(subnet.cidr_block).num_addresses - 5
                 self.observed.subnet(subnet.available_ip_address_count, capacity, self.clock.now())
 
@@ -436,12 +450,13 @@ class NodeIpam:
         """Add `addresses`: top up ENIs with room, then create ENIs (a few per cycle for a large shortfall)."""
         obs = self.observed
         assert obs is not None
-        if self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable):
+        if not self._may_change_enis():
             return
         backoff_since = self.last_insufficient
         if backoff_since is not None and self.clock.now() - backoff_since <= INSUFFICIENT_CIDR_BACKOFF:
             return
         remaining, created = addresses, 0
+        facts = self.facts
         while remaining > 0:
             cidrs = policy.ceil16(remaining) if self.prefix_mode else remaining
             before, start = self.ds.total, self.clock.now()
@@ -450,7 +465,7 @@ class NodeIpam:
                     obs.latency("assign", self.clock.now() - start)
                 elif self._room_for_eni() and created < adaptive.MAX_ENIS_PER_CYCLE:
                     created += 1
-                    if not self._alloc_eni(stats, size=min(cidrs, self.slots, self.ip_limit - 1)):
+                    if not self._alloc_eni(stats, size=min(cidrs, self.slots, facts.ipv4_per_eni - 1)):
                         break
                     obs.latency("eni", self.clock.now() - start)
                 else:
@@ -474,7 +489,7 @@ class NodeIpam:
         """Free ENIs that have held no address for ENI_IDLE_HOLD (at once when the subnet is nearly full)."""
         obs = self.observed
         assert obs is not None
-        if self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable):
+        if not self._may_change_enis():
             return
         now = self.clock.now()
         critical = adaptive.subnet_fraction(obs) < adaptive.SUBNET_CRITICAL
@@ -488,14 +503,12 @@ class NodeIpam:
             if obs.last_growth is not None and now - obs.last_growth < adaptive.SURPLUS_HOLD:
                 continue
             del obs.empty_since[eni.eni_id]
-            self.ds.remove_eni(eni.eni_id)
-            self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), eni=eni.eni_id)
-            self._free_eni_in_ec2(eni.eni_id)
+            self._free_eni(eni.eni_id)
             return  # one ENI per cycle, as the reference frees them
 
+    # --- increase (§3.7) ------------------------------------------------------------------------------
     def _increase(self, stats: Stats, during_init: bool = False) -> None:
-        """§3.7."""
-        if self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable):
+        if not self._may_change_enis():
             return
         now = self.clock.now()
         if self.last_insufficient is not None and now - self.last_insufficient <= INSUFFICIENT_CIDR_BACKOFF:
@@ -519,7 +532,7 @@ class NodeIpam:
             log.debug("max ENI limit is already reached")
 
     def _room_for_eni(self) -> bool:
-        return len(self.ds.enis) < self.max_eni - self.unmanaged
+        return len(self.ds.enis) < self.facts.managed_eni_limit
 
     def _candidates(self) -> list[Eni]:
         return [
@@ -537,194 +550,75 @@ class NodeIpam:
         `want` (CIDRs: addresses, or prefixes in PD mode) comes from the adaptive policy; without it the
         reference's policy decides.
         """
+        facts = self.facts
         if want is None and self.prefix_mode:
             want = policy.prefixes_wanted(stats, self.cfg)
         elif want is None:
             if self.cfg.defined and policy.target_state(stats, self.cfg, False).short == 0:
                 return False
-            want = policy.addresses_wanted(stats, self.cfg, self.m)
-        for eni in self._candidates():
-            count = min(self.slots - len(eni.cidrs), want, self.ip_limit - 1)
+            want = policy.addresses_wanted(stats, self.cfg, facts.addresses_per_eni)
+        for eni_id in [e.eni_id for e in self._candidates()]:
+            eni = self.ds.enis.get(eni_id)
+            if eni is None:
+                continue
+            count = min(self.slots - len(eni.cidrs), want, facts.ipv4_per_eni - 1)
             if count < 1:
                 continue
             try:
-                added = self._assign_with_fallback(eni, count)
+                with self._acting():
+                    added = self.lifecycle.assign(eni_id, count, self.prefix_mode)
             except InsufficientAddressesError as exc:
                 self._error("increaseIPPoolAllocIPAddressesFailed")
                 if self.cfg.enable_subnet_discovery:
-                    log.info("no addresses for %s (%s); trying the next ENI", eni.eni_id, exc.code)
+                    log.info("no addresses for %s (%s); trying the next ENI", eni_id, exc.code)
                     continue
                 raise
             except Ec2Error:
                 self._error("increaseIPPoolAllocIPAddressesFailed")
                 raise
-            for cidr in added:
-                self._add_cidr(eni, cidr)
+            self._apply_assigned(eni_id, added)
             return True
         return False  # no ENI had room, or (subnet discovery) every one failed: a new ENI is next
 
-    def _assign_with_fallback(self, eni: Eni, count: int) -> list[str]:
-        """Assign `count`; on an error other than limit-exceeded retry once with 1 (§3.7 steps 1–4)."""
-        for attempt_count in (count, 1):
-            try:
-                result = self._ec2(
-                    "AssignPrivateIpAddresses",
-                    self.ec2.assign_private_ip_addresses,
-                    eni.eni_id,
-                    **(
-                        {"ipv4_prefix_count": attempt_count}
-                        if self.prefix_mode
-                        else {"secondary_ip_count": attempt_count}
-                    ),
-                )
-                return [f"{a}/32" for a in result.addresses] + list(result.prefixes)
-            except AddressLimitError:
-                return self._resync_eni(eni)
-            except Ec2Error:
-                if attempt_count == 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _resync_eni(self, eni: Eni) -> list[str]:
-        (described,) = self._ec2("DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, [eni.eni_id])
-        if self.prefix_mode:
-            return list(described.ipv4_prefixes)
-        return [f"{a}/32" for a in described.secondary_ips]
-
-    # --- allocate an ENI (§3.7, §11.3, §11.4) -------------------------------------------------------
-    def _subnets_for_new_eni(self) -> list[str]:
-        if self.cfg.custom_networking and self.eni_config is not None:
-            return [self.eni_config.subnet_id]
-        if not self.cfg.enable_subnet_discovery:
-            return [self.primary_subnet]
-        subnets = self._ec2(
-            "DescribeSubnets",
-            self.ec2.describe_subnets,
-            filters={"vpc-id": [self.vpc_id], "availability-zone": [self.az]},
-        )
-        candidates = [
-            s
-            for s in subnets
-            if s.tags.get(TAG_SUBNET_ROLE) != "0"
-            and (s.subnet_id == self.primary_subnet or TAG_SUBNET_ROLE in s.tags)
-            and self._cluster_tag_matches(s.tags)
-        ]
-        candidates.sort(key=lambda s: -s.available_ip_address_count)
-        return [s.subnet_id for s in candidates]
-
-    def _cluster_tag_matches(self, tags: dict[str, str]) -> bool:
-        prefix = "cni.networking.k8s.aws/cluster/"
-        if not self.cfg.cluster_name or not any(k.startswith(prefix) for k in tags):
-            return True
-        return f"{prefix}{self.cfg.cluster_name}" in tags
+    def _apply_assigned(self, eni_id: str, cidrs: list[str]) -> None:
+        """Put CIDRs EC2 just assigned into the datastore; if their ENI left it meanwhile, give them back."""
+        eni = self.ds.enis.get(eni_id)
+        if eni is None:
+            log.warning("%s left the datastore while EC2 assigned %s; unassigning them", eni_id, cidrs)
+            with self._acting():
+                self.lifecycle.unassign(eni_id, cidrs)
+            return
+        for cidr in cidrs:
+            self._add_cidr(eni, cidr)
 
     def _alloc_eni(self, stats: Stats, size: int | None = None) -> bool:
         """Create, attach and set up one ENI with `size` CIDRs (the reference's size when not given)."""
+        facts = self.facts
         if size is None:
-            size = policy.new_eni_size(stats, self.cfg, self.prefix_mode, self.m, self.p, self.ip_limit)
+            size = policy.new_eni_size(
+                stats, self.cfg, self.prefix_mode, facts.addresses_per_eni, facts.prefixes_per_eni, facts.ipv4_per_eni
+            )
         if size <= 0:
             return False
-        groups = self.primary_groups
-        if self.cfg.custom_networking and self.eni_config and self.eni_config.security_groups:
-            groups = tuple(sorted(self.eni_config.security_groups))
-        try:
-            subnets = self._subnets_for_new_eni()
-        except Ec2Error:
-            self._error("increaseIPPoolAllocENI")
+        with self._acting():
+            allocation = self.lifecycle.allocate_eni(facts, self.eni_config, size)
+        if allocation.insufficient_at is not None:
+            self.last_insufficient = allocation.insufficient_at
+        if allocation.entry is None:
             return False
-        created: NetworkInterface | None = None
-        failure: Ec2Error | None = None
-        for subnet_id in subnets:
-            try:
-                created = self._ec2(
-                    "CreateNetworkInterface",
-                    self.ec2.create_network_interface,
-                    subnet_id,
-                    description=f"{DESCRIPTION_PREFIX}{self.instance_id}",
-                    groups=groups,
-                    tags=self._wanted_tags(True),
-                    **({"ipv4_prefix_count": size} if self.prefix_mode else {"secondary_ip_count": size}),
-                )
-                break
-            except InsufficientAddressesError as exc:
-                failure = exc
-            except Ec2Error as exc:
-                failure = exc
-                break
-        if created is None:
-            self._error("increaseIPPoolAllocENI")
-            if failure is None or isinstance(failure, InsufficientAddressesError):
-                self._error("increaseIPPoolAllocIPAddressesFailed")
-                self.last_insufficient = self.clock.now()
-            return False
-        attached = self._attach(created.eni_id)
-        if attached is None:
-            return False
-        device, attachment_id = attached
-        try:
-            self._ec2(
-                "ModifyNetworkInterfaceAttribute",
-                self.ec2.modify_network_interface_attribute,
-                created.eni_id,
-                attachment_id=attachment_id,
-                delete_on_termination=True,
-            )
-        except Ec2Error:
-            self._error("increaseIPPoolAllocENI")
-            self._free_eni_in_ec2(created.eni_id)
-            return False
-        entry = self._wait_for_attach(created.eni_id, size)
-        if entry is None:
-            self._error("increaseIPPoolwaitENIAttachedFailed")
-            return False
-        self._setup_eni(entry)
+        self._setup_eni(allocation.entry)
         return True
-
-    def _attach(self, eni_id: str) -> tuple[int, str] | None:
-        try:
-            (me,) = self._ec2("DescribeInstances", self.ec2.describe_instances, [self.instance_id])
-            used = {e.device_index for e in me.network_interfaces if e.network_card_index == 0}
-            device = next(i for i in range(100) if i not in used)
-            attachment_id = self._ec2(
-                "AttachNetworkInterface", self.ec2.attach_network_interface, eni_id, self.instance_id, device, 0
-            )
-            return device, attachment_id
-        except (Ec2Error, StopIteration):
-            self._error("increaseIPPoolAllocENI")
-            try:
-                self._delete_eni(eni_id)
-            except NotFoundError:
-                pass
-            except Ec2Error:
-                self.metrics.inc("awscni_aws_utils_error_count", fn="AllocENIDeleteErr", error="delete")
-            return None
-
-    def _wait_for_attach(self, eni_id: str, wanted: int) -> MetadataEni | None:
-        """Poll metadata until the ENI shows `wanted` addresses/prefixes (§11.3)."""
-        last: MetadataEni | None = None
-        for attempt in range(12):
-            meta = self._metadata()
-            last = next((e for e in meta.enis if e.eni_id == eni_id), None) if meta else None
-            if last is not None:
-                have = len(last.ipv4_prefixes) if self.prefix_mode else len(last.local_ipv4s) - 1
-                if have >= wanted:
-                    return last
-            if attempt < 11:
-                delay = min(0.1 * 2**attempt, 60.0)
-                self.clock.sleep(delay * (1 + self.rng.random() * 0.15))
-        if last is not None:
-            have = len(last.ipv4_prefixes) if self.prefix_mode else len(last.local_ipv4s) - 1
-            if (self.prefix_mode and have > 1) or (not self.prefix_mode and have >= 1):
-                return last
-        self.metrics.inc("awscni_aws_api_error_count", api="waitENIAttachedFailedToAssignIPs", error="timeout")
-        return None
 
     # --- decrease and ENI free (§3.8, §3.9, §11.3) ----------------------------------------------
     def _decrease(self, stats: Stats, over: int | None = None) -> None:
-        """Release `over` free CIDRs from the last ENIs (the reference's count when not given)."""
+        """Release `over` free CIDRs from the last ENIs (the reference's count when not given).
+
+        The CIDRs leave the datastore under the lock, so no pod can be given one; EC2 hears of it after.
+        """
         if over is None:
             over = policy.release_count(stats, self.cfg, self.prefix_mode)
         now = self.clock.now()
+        releases: list[tuple[str, list[str]]] = []
         for eni in reversed(self.ds.ordered_enis()):
             if over <= 0:
                 break
@@ -735,40 +629,31 @@ class NodeIpam:
             for cidr in free:
                 try:
                     self.ds.del_cidr(eni.eni_id, cidr.cidr)
-                except DatastoreError:
+                except DatastoreError as exc:
+                    log.warning("decrease: %s stays on %s: %s", cidr.cidr, eni.eni_id, exc)
                     self._error("decreaseIPPool")
                     continue
                 self.reconcile_cooldown[cidr.cidr] = now
                 released.append(cidr.cidr)
-            self._unassign(eni.eni_id, released)
+            releases.append((eni.eni_id, released))
             over -= len(released)
-
-    def _unassign(self, eni_id: str, cidrs: list[str]) -> None:
-        prefixes = [c for c in cidrs if not c.endswith("/32")]
-        addresses = [c[:-3] for c in cidrs if c.endswith("/32")]
-        try:
-            if prefixes:
-                self._ec2(
-                    "UnassignPrivateIpAddresses", self.ec2.unassign_private_ip_addresses, eni_id, ipv4_prefixes=prefixes
-                )
-            if addresses:
-                self._ec2(
-                    "UnassignPrivateIpAddresses",
-                    self.ec2.unassign_private_ip_addresses,
-                    eni_id,
-                    private_ip_addresses=addresses,
-                )
-        except Ec2Error as exc:
-            log.warning("unassign on %s failed: %s", eni_id, exc)
+        for eni_id, released in releases:
+            with self._acting():
+                self.lifecycle.unassign(eni_id, released)
 
     def _try_free_eni(self) -> None:
-        if self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable):
+        if not self._may_change_enis():
             return
         eni_id = self.removable_eni()
         if eni_id:
-            self.ds.remove_eni(eni_id)
-            self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), eni=eni_id)
-            self._free_eni_in_ec2(eni_id)
+            self._free_eni(eni_id)
+
+    def _free_eni(self, eni_id: str) -> None:
+        """Drop an ENI from the datastore (no pod can get its addresses from now on), then free it in EC2."""
+        self.ds.remove_eni(eni_id)
+        self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), eni=eni_id)
+        with self._acting():
+            self.lifecycle.free_eni(eni_id)
 
     def removable_eni(self) -> str:
         """The first ENI (highest device number) passing every check of §3.9, or ""."""
@@ -794,25 +679,6 @@ class NodeIpam:
 
     def _rounded(self, value: int) -> int:
         return policy.ceil16(value) * 16 if self.prefix_mode else value
-
-    def _free_eni_in_ec2(self, eni_id: str) -> None:
-        try:
-            (described,) = self._ec2("DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, [eni_id])
-            if described.attachment is not None:
-                attachment_id = described.attachment.attachment_id
-                self._retry(
-                    12,
-                    0.2,
-                    0.15,
-                    lambda: self._ec2("DetachNetworkInterface", self.ec2.detach_network_interface, attachment_id),
-                )
-                self.clock.sleep(DETACH_WAIT)
-            self._delete_eni(eni_id)
-        except NotFoundError:
-            pass
-        except Ec2Error as exc:
-            self._error("decreaseIPPoolFreeENIFailed")
-            self.metrics.inc("awscni_aws_utils_error_count", fn="FreeENIDeleteErr", error=exc.code)
 
     def next_timer(self) -> float | None:
         """The earliest future instant at which a cycle could decide differently with nothing else changing.
@@ -846,20 +712,26 @@ class NodeIpam:
         unknown = [e for e in attached if e.eni_id not in self.ds.enis]
         described: dict[str, NetworkInterface] = {}
         if unknown:
-            described = self._describe_all([e.eni_id for e in attached])
+            try:
+                with self._acting():
+                    described = self.lifecycle.describe_all([e.eni_id for e in attached])
+            except Ec2Error as exc:
+                log.warning("reconcile skipped: the attached ENIs could not be described: %s", exc)
+                return
             if not described:
                 return
         managed_ids = set()
         for entry in attached:
             if entry.eni_id in self.ds.enis:
                 managed_ids.add(entry.eni_id)
-                self._reconcile_addresses(self.ds.enis[entry.eni_id], entry)
+                self._reconcile_addresses(entry)
                 continue
             if not self._managed(entry, described.get(entry.eni_id)):
                 continue
             managed_ids.add(entry.eni_id)
             eni = described.get(entry.eni_id)
-            self._tag_if_needed(entry.eni_id, eni.tags if eni else {})
+            with self._acting():
+                self.lifecycle.tag_if_needed(entry.eni_id, eni.tags if eni else {})
             self._setup_eni(entry)
             self.metrics.inc("awscni_reconcile_count", fn="eniReconcileAdd")
         for eni_id in [e for e in self.ds.enis if e not in managed_ids]:
@@ -872,7 +744,8 @@ class NodeIpam:
         self.last_pool_action = self.clock.now()
         self.report_gauges()
 
-    def _reconcile_addresses(self, eni: Eni, entry: MetadataEni) -> None:
+    def _reconcile_addresses(self, entry: MetadataEni) -> None:
+        eni = self.ds.enis[entry.eni_id]
         now = self.clock.now()
         ds_ips = {c for c, v in eni.cidrs.items() if not v.is_prefix}
         meta_ips = [f"{a}/32" for a in entry.local_ipv4s[1:]]
@@ -885,21 +758,33 @@ class NodeIpam:
         ips, prefixes, from_metadata = meta_ips, list(entry.ipv4_prefixes), True
         if not similar:
             try:
-                (described,) = self._ec2(
-                    "DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, [eni.eni_id]
-                )
-            except Ec2Error:
+                with self._acting():
+                    described = self.lifecycle.describe_one(eni.eni_id)
+            except Ec2Error as exc:
+                log.info("reconcile: %s not described (%s); next time", eni.eni_id, exc.code)
                 return
             ips = [f"{a}/32" for a in described.secondary_ips]
             prefixes = list(described.ipv4_prefixes)
             from_metadata = False
+        cooled: dict[str, bool] = {}  # cooled-down CIDRs metadata lists: still on the ENI, says EC2?
+        if from_metadata:
+            for cidr in (*ips, *prefixes):
+                since = self.reconcile_cooldown.get(cidr)
+                if since is not None and now - since >= RECONCILE_COOLDOWN:
+                    with self._acting():
+                        cooled[cidr] = self.lifecycle.still_on_eni(eni.eni_id, cidr)
+        # apply: what the datastore holds now (pods may have come and gone while EC2 was asked)
+        if self.ds.enis.get(eni.eni_id) is not eni:
+            return
+        ds_ips = {c for c, v in eni.cidrs.items() if not v.is_prefix}
+        ds_prefixes = {c for c, v in eni.cidrs.items() if v.is_prefix}
         for listed, present in ((ips, ds_ips), (prefixes, ds_prefixes)):
             for cidr in listed:
                 since = self.reconcile_cooldown.get(cidr)
                 if since is not None:
                     if now - since < RECONCILE_COOLDOWN:
                         continue
-                    if from_metadata and not self._still_on_eni(eni.eni_id, cidr):
+                    if from_metadata and not cooled.get(cidr, False):
                         continue
                     del self.reconcile_cooldown[cidr]
                 if cidr not in present:
@@ -908,13 +793,6 @@ class NodeIpam:
             for cidr in present - set(listed):
                 self.ds.del_cidr(eni.eni_id, cidr, force=True)
                 self.metrics.inc("awscni_reconcile_count", fn="eniIPPoolReconcileDel")
-
-    def _still_on_eni(self, eni_id: str, cidr: str) -> bool:
-        try:
-            (described,) = self._ec2("DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, [eni_id])
-        except Ec2Error:
-            return False
-        return cidr in described.ipv4_prefixes or cidr[:-3] in described.secondary_ips
 
     # --- pods (§7.3, §7.4) --------------------------------------------------------------------------
     def assign_pod(self, key: IpamKey, metadata: PodMetadata | None = None) -> Assignment:
@@ -935,13 +813,34 @@ class NodeIpam:
     def release_pod(self, key: IpamKey) -> Release:
         eni, cidr, entry = self.ds.release(key, self.clock.now())
         self._report_pod_gauges(eni, cidr)
+        count = entry.metadata.interfaces_count if entry.metadata else 1
+        release = Release(eni.eni_id, entry.address, eni.device_number, eni.route_table_id, count or 1)
         if not self.prefix_mode and cidr.is_prefix:  # §9 DelNetwork side effect (Q7: never in PD mode)
             unused = [c.cidr for c in eni.cidrs.values() if c.is_prefix and c.assigned == 0]
             for prefix in unused:
                 self.ds.del_cidr(eni.eni_id, prefix)
-            self._unassign(eni.eni_id, unused)
-        count = entry.metadata.interfaces_count if entry.metadata else 1
-        return Release(eni.eni_id, entry.address, eni.device_number, eni.route_table_id, count or 1)
+            with self._acting():
+                self.lifecycle.unassign(eni.eni_id, unused)
+        return release
+
+    def take_back(self, key: IpamKey) -> None:
+        """Undo an assignment whose reply cannot be sent (its checkpoint was not written): no cooldown."""
+        found = self.ds.lookup(key)
+        if found is None:
+            return
+        self.ds.unassign_now(key)
+        self._report_pod_gauges(found[0], found[1])
+
+    def give_back(self, key: IpamKey, metadata: PodMetadata | None, address: str, assigned_time: float) -> bool:
+        """Undo a release whose reply cannot be sent; False when the address went elsewhere meanwhile."""
+        try:
+            restored = self.ds.restore(key, metadata or PodMetadata(), address, assigned_time)
+        except DatastoreError:
+            return False
+        found = self.ds.lookup(key)
+        if restored and found is not None:
+            self._report_pod_gauges(found[0], found[1])
+        return restored
 
     def _report_pod_gauges(self, eni: Eni, cidr: Cidr) -> None:
         self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
@@ -953,41 +852,8 @@ class NodeIpam:
         """Delete this VPC's detached aws-K8S- ENIs older than 5 minutes; returns how many were deleted."""
         if not self.cfg.leaked_eni_cleanup:
             return 0
-        filters = {"tag-key": [TAG_INSTANCE], "status": ["available"], "vpc-id": [self.vpc_id]}
-        if self.cfg.cluster_name:
-            filters[f"tag:{TAG_CLUSTER}"] = [self.cfg.cluster_name]
-        try:
-            found = self._ec2(
-                "DescribeNetworkInterfaces", self.ec2.describe_network_interfaces, filters=filters, max_results=1000
-            )
-        except Ec2Error:
-            return 0
-        deleted = 0
-        now = self.clock.now()
-        for eni in found:
-            if not eni.description.startswith(DESCRIPTION_PREFIX):
-                continue
-            created = eni.tags.get(TAG_CREATED)
-            if created is None:
-                self._ec2("CreateTags", self.ec2.create_tags, [eni.eni_id], {TAG_CREATED: utc_iso(now)})
-                continue
-            age = _age_seconds(created, now)
-            if age is None:  # Q11: an unparsable createdAt is re-tagged, and the ENI still deleted
-                self._ec2("CreateTags", self.ec2.create_tags, [eni.eni_id], {TAG_CREATED: utc_iso(now)})
-            elif age < LEAKED_ENI_AGE:
-                continue
-            try:
-                self._delete_eni(eni.eni_id)
-                deleted += 1
-            except Ec2Error as exc:
-                self.metrics.inc("awscni_aws_utils_error_count", fn="cleanUpLeakedENIDeleteErr", error=exc.code)
-        return deleted
-
-    def _delete_eni(self, eni_id: str) -> None:
-        def delete() -> None:
-            self._ec2("DeleteNetworkInterface", self.ec2.delete_network_interface, eni_id)
-
-        self._retry(12, 0.5, 0.15, delete)
+        with self._acting():
+            return self.lifecycle.cleanup_leaked(self.facts.vpc_id)
 
     # --- the reference's main loop, one turn (§5.4) -------------------------------------------------
     def loop_once(self) -> None:
@@ -997,12 +863,3 @@ class NodeIpam:
         self.clock.sleep(2.5)
         if self.reconcile_due():
             self.reconcile()
-
-
-def _age_seconds(created: str, now: float) -> float | None:
-    try:
-        stamp = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-    wall = now + VIRTUAL_EPOCH if now < 1e9 else now
-    return wall - stamp
