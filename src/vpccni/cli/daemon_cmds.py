@@ -23,6 +23,21 @@ def ipamd_cmd(
     subnet_used: Annotated[int, typer.Option("--subnet-used", min=0, help="sim: addresses taken by others.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="sim: seed for ids and addresses.")] = 0,
     no_latency: Annotated[bool, typer.Option("--no-latency", help="sim: EC2 calls answer at once.")] = False,
+    sim_latency: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sim-latency",
+            help="sim fault: ACTION=SECONDS added to every call of an EC2 action, e.g. CreateNetworkInterface=3.",
+        ),
+    ] = None,
+    sim_fail: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sim-fail",
+            help="sim fault: ACTION=CODE[:COUNT] — the next COUNT calls (no COUNT: until restart) fail with CODE, "
+            "e.g. AssignPrivateIpAddresses=RequestLimitExceeded:20.",
+        ),
+    ] = None,
     instance_id: Annotated[str, typer.Option("--instance-id", help="aws: this node's instance id.")] = "",
     region: Annotated[str, typer.Option("--region", help="aws: the region.")] = "us-west-2",
     endpoint_url: Annotated[str, typer.Option("--endpoint-url", help="aws: another EC2 endpoint (e.g. moto).")] = "",
@@ -55,10 +70,18 @@ def ipamd_cmd(
 ) -> None:
     """Run ipamd. Settings come from the reference's environment variables (WARM_ENI_TARGET, WARM_IP_TARGET,
     MINIMUM_IP_TARGET, ENABLE_PREFIX_DELEGATION, ...); logs are JSON lines (AWS_VPC_K8S_CNI_LOGLEVEL,
-    AWS_VPC_K8S_CNI_LOG_FILE). Servers bind 127.0.0.1. SIGTERM finishes in-flight requests and exits 0."""
-    from vpccni.daemon import logs
+    AWS_VPC_K8S_CNI_LOG_FILE). Servers bind 127.0.0.1. SIGTERM finishes in-flight requests and exits 0.
+    While EC2 is unreachable at start, node init is retried with back-off and health reports NOT_SERVING."""
+    from vpccni.daemon import logs, sim_faults
     from vpccni.daemon.cloud_setup import CloudSetupError, SimNodeSpec
     from vpccni.daemon.process import DaemonError, DaemonOptions, Ipamd
+
+    try:
+        faults = sim_faults.parse(sim_latency or [], sim_fail or [])
+    except sim_faults.FaultSpecError as exc:
+        fail(str(exc))
+    if cloud != "sim" and (faults.latency or faults.failures):
+        fail("--sim-latency and --sim-fail need --cloud sim")
 
     if grpc_listen:
         host, _, port = grpc_listen.rpartition(":")
@@ -72,7 +95,7 @@ def ipamd_cmd(
     logs.setup(settings.get("AWS_VPC_K8S_CNI_LOGLEVEL", "INFO"), settings.get("AWS_VPC_K8S_CNI_LOG_FILE", "stderr"))
     options = DaemonOptions(
         cloud=cloud,
-        sim=SimNodeSpec(instance_type, subnet_cidr, subnet_used, seed, latency=not no_latency),
+        sim=SimNodeSpec(instance_type, subnet_cidr, subnet_used, seed, latency=not no_latency, faults=faults),
         instance_id=instance_id,
         region=region,
         endpoint_url=endpoint_url,
@@ -89,8 +112,11 @@ def ipamd_cmd(
     try:
         daemon.start()
     except (DaemonError, CloudSetupError) as exc:
+        daemon.shutdown()
         fail(str(exc), code=1)
     except OSError as exc:
         daemon.shutdown()
         fail(f"cannot serve: {exc}", code=1)
     daemon.run_until_signalled()
+    if daemon.failure:
+        fail(daemon.failure, code=1)

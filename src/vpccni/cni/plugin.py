@@ -163,8 +163,9 @@ def fallback_del(stdin: bytes) -> int:
             import subprocess
 
             subprocess.run([ip_tool, "-force", "-batch", "-"], input="\n".join(lines).encode(), capture_output=True)
-    except Exception:
-        pass
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OSError) as exc:
+        # DEL must succeed (the runtime would retry it forever); what could not be cleaned goes to stderr
+        sys.stderr.write("vpccni: DEL without ipamd: prevResult not cleaned up: " + type(exc).__name__ + "\n")
     return 0
 
 

@@ -1,15 +1,26 @@
-"""The cloud a daemon runs against: its own simulated instance (persisted in the state dir) or AWS."""
+"""The cloud a daemon runs against: its own simulated instance (persisted in the state dir) or AWS.
+
+The simulated account is group-committed like the checkpoint: a mutating call marks it changed under
+the cloud's lock, one writer thread pickles and writes it, and the call returns only once a write
+holding its change is durable, so a restarted daemon never finds fewer addresses than it was given.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vpccni import __version__, catalog
 from vpccni.cloud.api import Ec2Api
 from vpccni.cloud.clock import Clock
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2, parse_subnet_cidr, persist
+from vpccni.daemon.group_commit import CommitError, GroupCommitter
+from vpccni.daemon.sim_faults import SimFaults
+from vpccni.fileio import atomic_write
+
+log = logging.getLogger("vpccni.daemon")
 
 SIM_STATE_FILE = "sim-cloud.state"
 SIM_AZ = "us-west-2a"
@@ -27,6 +38,7 @@ class SimNodeSpec:
     subnet_used: int = 0
     seed: int = 0
     latency: bool = True
+    faults: SimFaults = field(default_factory=SimFaults)
 
 
 @dataclass
@@ -35,6 +47,11 @@ class NodeCloud:
     instance_id: str
     region: str
     sim: SimCloud | None = None
+    committer: GroupCommitter | None = None  # the simulated account's writer, closed at shutdown
+
+    def close(self) -> None:
+        if self.committer is not None:
+            self.committer.close()
 
 
 def sim_node(spec: SimNodeSpec, state_dir: str, clock: Clock) -> NodeCloud:
@@ -54,8 +71,30 @@ def sim_node(spec: SimNodeSpec, state_dir: str, clock: Clock) -> NodeCloud:
     else:
         instance_id, private_ip = _create_sim_node(cloud, spec)
         persist.save(cloud, path)
-    persist.persist_on_change(cloud, path)
-    return NodeCloud(SimEc2(cloud, instance_id, USER_AGENT, private_ip), instance_id, cloud.config.region, cloud)
+    committer = _persist_durably(cloud, path)
+    spec.faults.apply(cloud)
+    api = SimEc2(cloud, instance_id, USER_AGENT, private_ip)
+    return NodeCloud(api, instance_id, cloud.config.region, cloud, committer)
+
+
+def _persist_durably(cloud: SimCloud, path: str) -> GroupCommitter:
+    def snapshot() -> tuple[int, bytes]:
+        with cloud.lock:
+            return committer.generation, persist.snapshot(cloud)
+
+    def wait_durable() -> None:
+        try:
+            committer.wait(committer.generation)
+        except CommitError as exc:  # the call itself succeeded; a later write will hold its change
+            log.error("simulated account not persisted: %s", exc)
+
+    def mark(changed: SimCloud) -> None:
+        committer.mark()
+
+    committer = GroupCommitter("simulated account", snapshot, lambda data: atomic_write(path, data))
+    cloud.on_change = mark
+    cloud.after_change = wait_durable
+    return committer.start()
 
 
 def _create_sim_node(cloud: SimCloud, spec: SimNodeSpec) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 from vpccni.cni import wire
 from vpccni.cni.service import CniService, parse_invocation
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, VersionMismatch
+from vpccni.ipam.checkpoint import CheckpointWriteError
 
 log = logging.getLogger("vpccni.daemon.fast")
 
@@ -31,8 +32,11 @@ TRY_AGAIN_LATER = 11
 INTERNAL = 999
 
 CNI_MAGIC = b"VPCCNI1\0"
+MAX_CNI_FRAME = 2 * 1024 * 1024  # the plugin sends at most 1 MiB of config plus its CNI variables
+CLIENT_TIMEOUT = 30.0  # a client that stops sending mid-request is dropped, not waited for forever
 ADD_FIELDS = {f for f in AddRequest.__dataclass_fields__}
 DEL_FIELDS = {f for f in DelRequest.__dataclass_fields__}
+BOOL_FIELDS = {"requires_multi_nic"}
 
 
 class RequestError(Exception):
@@ -79,6 +83,7 @@ class FastEndpoint:
     # --- one connection: one request, one reply --------------------------------------------------
     def serve_one(self, sock: Any) -> None:
         fds: list[int] = []
+        sock.settimeout(CLIENT_TIMEOUT)
         try:
             try:
                 first, fds, _flags, _addr = socket.recv_fds(sock, 65536, wire.MAX_FDS)
@@ -110,6 +115,12 @@ class FastEndpoint:
             if not chunk:
                 break
             data += chunk
+            if len(data) > MAX_CNI_FRAME:
+                log.warning("plugin request over %d bytes; connection closed", MAX_CNI_FRAME)
+                for fd in fds:
+                    os.close(fd)
+                fds.clear()
+                return
         invocation = parse_invocation(bytes(data), fds)
         status, out = self.cni.handle(invocation)
         try:
@@ -156,6 +167,8 @@ class FastEndpoint:
                 reply = self.backend.del_network(delete)
         except VersionMismatch as exc:
             raise RequestError(INCOMPATIBLE_VERSION, str(exc)) from None
+        except CheckpointWriteError as exc:
+            raise RequestError(TRY_AGAIN_LATER, "failed to release the address", str(exc)) from None
         return {"ok": True, "reply": asdict(reply)}
 
     def _check(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +182,11 @@ class FastEndpoint:
 
 def _fields(request: dict[str, Any], allowed: set[str], required: tuple[str, ...]) -> dict[str, Any]:
     for name in required:
-        if not isinstance(request.get(name), str):
+        if name not in request:
             raise RequestError(DECODE_FAILURE, f"request field {name!r} must be a string")
-    return {k: v for k, v in request.items() if k in allowed}
+    fields = {k: v for k, v in request.items() if k in allowed}
+    for name, value in fields.items():
+        wanted = bool if name in BOOL_FIELDS else str
+        if not isinstance(value, wanted):
+            raise RequestError(DECODE_FAILURE, f"request field {name!r} must be a {wanted.__name__}")
+    return fields

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ from grpc_reflection.v1alpha import reflection
 
 from vpccni.daemon import rpc_pb2, rpc_pb2_grpc
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, PodAddress, VersionMismatch
+from vpccni.ipam.checkpoint import CheckpointWriteError
 
 log = logging.getLogger("vpccni.daemon.grpc")
 HEALTH_SERVICE = "grpc.health.v1.aws-node"
+MAX_MESSAGE = 64 * 1024  # the reference's requests are a few hundred bytes; anything larger is refused
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class CniBackendServicer(rpc_pb2_grpc.CNIBackendServicer):
                 reply = self.backend.del_network(delete)
         except VersionMismatch as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except CheckpointWriteError as exc:  # the pod keeps its address; kubelet retries the DEL
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         log.info(
             "DelNetwork", extra={"pod": f"{delete.pod_namespace}/{delete.pod_name}", "container": delete.container_id}
         )
@@ -106,32 +111,45 @@ class CniBackendServicer(rpc_pb2_grpc.CNIBackendServicer):
 
 
 class ConfigServerServicer(rpc_pb2_grpc.ConfigServerBackendServicer):
-    def __init__(self, facts: NodeFacts) -> None:
+    def __init__(self, facts: Callable[[], NodeFacts]) -> None:
         self.facts = facts
 
     def GetNetworkPolicyConfigs(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        facts = self.facts()
         return rpc_pb2.NetworkPolicyAgentConfigReply(
-            NetworkPolicyMode=self.facts.network_policy_mode,
+            NetworkPolicyMode=facts.network_policy_mode,
             MultiNICEnabled=False,
-            NodeIPv4=self.facts.node_ipv4,
-            InstanceID=self.facts.instance_id,
-            Region=self.facts.region,
+            NodeIPv4=facts.node_ipv4,
+            InstanceID=facts.instance_id,
+            Region=facts.region,
         )
 
 
 class GrpcServer:
-    """grpcio server on a unix socket (0660, stale socket removed) and optionally 127.0.0.1:PORT."""
+    """grpcio server on a unix socket (0660, stale socket removed) and optionally 127.0.0.1:PORT.
+
+    Health says NOT_SERVING until `set_serving(True)` (node init done). Messages over 64 KiB are refused
+    by grpcio before any handler runs.
+    """
 
     def __init__(
-        self, backend: CniBackend, lock: threading.Lock, facts: NodeFacts, socket_path: str, listen: str = ""
+        self,
+        backend: CniBackend,
+        lock: threading.Lock,
+        facts: Callable[[], NodeFacts],
+        socket_path: str,
+        listen: str = "",
     ) -> None:
         self.socket_path = socket_path
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="grpc"))
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"), options=options
+        )
         rpc_pb2_grpc.add_CNIBackendServicer_to_server(CniBackendServicer(backend, lock), self.server)
         rpc_pb2_grpc.add_ConfigServerBackendServicer_to_server(ConfigServerServicer(facts), self.server)
-        health_servicer = health.HealthServicer()
-        health_servicer.set(HEALTH_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self.server)
+        self.health = health.HealthServicer()
+        self.set_serving(False)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [
             rpc_pb2.DESCRIPTOR.services_by_name["CNIBackend"].full_name,
             rpc_pb2.DESCRIPTOR.services_by_name["ConfigServerBackend"].full_name,
@@ -147,6 +165,11 @@ class GrpcServer:
             self.server.add_insecure_port(f"unix:{socket_path}")
         if listen:
             self.tcp_port = self.server.add_insecure_port(listen)
+
+    def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        self.health.set(HEALTH_SERVICE, status)
+        self.health.set("", status)
 
     def start(self) -> None:
         self.server.start()

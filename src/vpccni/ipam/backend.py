@@ -7,9 +7,35 @@ requests, so the two transports cannot drift apart; the engine itself stays free
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from vpccni.ipam.checkpoint import CheckpointWriteError
 from vpccni.ipam.datastore import DatastoreError, IpamKey, PodMetadata, UnknownPod
 from vpccni.ipam.node import NodeIpam
+
+NOT_READY = "ipamd is not ready: node initialization has not finished"
+
+
+class Durability(Protocol):
+    """When a change is durable: the daemon's group-committed checkpoint; the simulators' at once."""
+
+    def generation(self) -> int:
+        """The newest change so far (read right after making one, under the engine lock)."""
+        ...
+
+    def wait(self, generation: int) -> None:
+        """Return once `generation` is durable; raise CheckpointWriteError if it cannot be made so."""
+        ...
+
+
+class Immediate:
+    """Durability of an in-memory or synchronously written checkpoint: every change is durable at once."""
+
+    def generation(self) -> int:
+        return 0
+
+    def wait(self, generation: int) -> None:
+        return None
 
 
 class VersionMismatch(Exception):
@@ -70,28 +96,53 @@ class DelReply:
 
 
 class CniBackend:
-    """AddNetwork/DelNetwork against one node's engine. Not thread-safe: the caller serialises calls."""
+    """AddNetwork/DelNetwork against one node's engine.
 
-    def __init__(self, node: NodeIpam, version: str) -> None:
+    The caller holds the engine's lock (`node.lock`, if any) around each call, as for every engine
+    call; a reply waits for its change to be durable with that lock let go, so concurrent changes share
+    one checkpoint write. A change whose checkpoint cannot be written is undone and reported.
+    """
+
+    def __init__(self, node: NodeIpam, version: str, durability: Durability | None = None) -> None:
         self.node = node
         self.version = version
+        self.durability: Durability = durability or Immediate()
+
+    def _durable(self, node: NodeIpam) -> str:
+        """Wait, without the engine lock, until every change so far is durable; "" or why not."""
+        generation = self.durability.generation()
+        try:
+            with node.unlocked():
+                self.durability.wait(generation)
+        except CheckpointWriteError as exc:
+            return f"checkpoint write failed, nothing changed: {exc}"
+        return ""
 
     def add_network(self, request: AddRequest) -> AddReply:
-        self.node.metrics.inc("awscni_add_ip_req_count")
+        node = self.node
+        node.metrics.inc("awscni_add_ip_req_count")
         if request.client_version != self.version:
             raise VersionMismatch(request.client_version, self.version)
         if not (request.container_id and request.if_name and request.network_name):
             return AddReply(False, reason="ContainerID, IfName and NetworkName are required")
         if request.requires_multi_nic:
             return AddReply(False, reason="multi-NIC attachment requested but ENABLE_MULTI_NIC is not supported")
+        if not node.initialized:
+            return AddReply(False, reason=NOT_READY)
         key = IpamKey(request.network_name, request.container_id, request.if_name)
         metadata = PodMetadata(request.pod_namespace, request.pod_name, 1)
+        new = node.ds.lookup(key) is None
         try:
-            assignment = self.node.assign_pod(key, metadata)
+            assignment = node.assign_pod(key, metadata)
         except DatastoreError as exc:
             return AddReply(False, reason=str(exc))
-        cfg = self.node.cfg
-        cidrs = tuple(self.node.vpc_cidrs)
+        failure = self._durable(node)
+        if failure:
+            if new and self.node is node:
+                node.take_back(key)  # the pod never heard of this address: straight back to the pool
+            return AddReply(False, reason=failure)
+        cfg = node.cfg
+        cidrs = tuple(node.vpc_cidrs)
         if not cfg.external_snat:
             cidrs += tuple(cfg.exclude_snat_cidrs)
         address = PodAddress(assignment.address, assignment.device_number, assignment.route_table_id)
@@ -107,14 +158,24 @@ class CniBackend:
 
     def del_network(self, request: DelRequest) -> DelReply:
         """Release a pod's address. An unknown key succeeds with no address: the issue overrides the spec's
-        gRPC UNKNOWN here, and the reference's plugin treats that error as success anyway."""
-        self.node.metrics.inc("awscni_del_ip_req_count", reason=request.reason)
+        gRPC UNKNOWN here, and the reference's plugin treats that error as success anyway.
+
+        Raises CheckpointWriteError when the release could not be made durable (the pod keeps its address)."""
+        node = self.node
+        node.metrics.inc("awscni_del_ip_req_count", reason=request.reason)
         if request.client_version != self.version:
             raise VersionMismatch(request.client_version, self.version)
         key = IpamKey(request.network_name, request.container_id, request.if_name)
+        found = node.ds.lookup(key)
+        held = (found[2].metadata, found[2].assigned_time) if found is not None else None
         try:
-            release = self.node.release_pod(key)
+            release = node.release_pod(key)
         except UnknownPod:
-            return DelReply(True, (), self.node.cfg.network_policy_mode)
+            return DelReply(True, (), node.cfg.network_policy_mode)
+        failure = self._durable(node)
+        if failure:
+            if held is not None and self.node is node:
+                node.give_back(key, held[0], release.address, held[1])
+            raise CheckpointWriteError(failure)
         address = PodAddress(release.address, release.device_number, release.route_table_id)
-        return DelReply(True, (address,), self.node.cfg.network_policy_mode)
+        return DelReply(True, (address,), node.cfg.network_policy_mode)

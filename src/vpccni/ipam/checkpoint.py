@@ -121,3 +121,7 @@ class LazyCheckpoint:
     def store(self) -> MemoryCheckpointStore:
         """The checkpoint as a store a restarted engine can read."""
         return MemoryCheckpointStore(render(self.datastore) if self.datastore is not None else None)
+
+
+class CheckpointWriteError(Exception):
+    """The checkpoint holding a change could not be written: the change must not be acknowledged."""

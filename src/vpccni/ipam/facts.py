@@ -15,7 +15,11 @@ from vpccni.ipam.config import IpamConfig, effective_max_eni
 
 
 class IpamInitError(Exception):
-    pass
+    """Node init failed. `transient`: EC2 or metadata did not answer, so trying again later may work."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,8 @@ class NodeIpam:
 
     # --- acting on EC2 without the caller's lock ------------------------------------------------------
     @contextmanager
-    def _acting(self) -> Iterator[None]:
-        """EC2 calls and their back-off sleeps run here: without the engine lock, when there is one."""
+    def unlocked(self) -> Iterator[None]:
+        """EC2 calls, their back-off sleeps and checkpoint waits run here: without the engine lock, if any."""
         lock = self.lock
         if lock is None:
             yield
@@ -159,7 +159,7 @@ class NodeIpam:
             lock.acquire()
 
     def _metadata(self) -> InstanceMetadata | None:
-        with self._acting():
+        with self.unlocked():
             return self.lifecycle.metadata()
 
     def _error(self, fn: str) -> None:
@@ -169,21 +169,21 @@ class NodeIpam:
     def init(self) -> None:
         meta = self._metadata()
         if meta is None:
-            raise IpamInitError("instance metadata unavailable")
+            raise IpamInitError("instance metadata unavailable", transient=True)
         facts = self._facts = InstanceFacts.learn(meta, self.cfg, self.max_pods_input)
         self.ds.prefix_mode = facts.prefix_mode
         try:
-            with self._acting():
+            with self.unlocked():
                 described = self.lifecycle.describe_all([e.eni_id for e in meta.enis])
         except Ec2Error as exc:
-            raise IpamInitError(f"describing the attached ENIs failed: {exc}") from exc
+            raise IpamInitError(f"describing the attached ENIs failed: {exc}", transient=True) from exc
         unmanaged = 0
         for entry in meta.enis:
             eni = described.get(entry.eni_id)
             if entry.network_card != 0 or not self._managed(entry, eni):
                 unmanaged += 1
                 continue
-            with self._acting():
+            with self.unlocked():
                 self.lifecycle.tag_if_needed(entry.eni_id, eni.tags if eni else {})
             self._setup_eni(entry)
         self._facts = replace(facts, unmanaged_enis=unmanaged)
@@ -289,7 +289,7 @@ class NodeIpam:
         an ipamd restart matters more, so vpccni asks EC2 once before dropping anything.
         """
         try:
-            with self._acting():
+            with self.unlocked():
                 described = self.lifecycle.describe_all(list(self.ds.enis))
         except Ec2Error as exc:
             log.warning("checkpointed pods outside the metadata's addresses are dropped: EC2 unreadable (%s)", exc)
@@ -312,7 +312,7 @@ class NodeIpam:
                 continue
             for cidr in stale:
                 self.ds.del_cidr(eni.eni_id, cidr.cidr)
-            with self._acting():
+            with self.unlocked():
                 self.lifecycle.unassign(eni.eni_id, [c.cidr for c in stale])
 
     def _report_limits(self) -> None:
@@ -435,7 +435,7 @@ class NodeIpam:
         assert self.observed is not None
         subnet_id = self.facts.primary_subnet_id
         try:
-            with self._acting():
+            with self.unlocked():
                 subnets = self.lifecycle.read_subnets(subnet_id)
         except Ec2Error as exc:
             log.info("adaptive pool: subnet %s not read: %s", subnet_id, exc.code)
@@ -475,7 +475,7 @@ class NodeIpam:
                 break
             except Ec2Error as exc:
                 if during_init:
-                    raise IpamInitError(f"pre-scaling failed: {exc}") from exc
+                    raise IpamInitError(f"pre-scaling failed: {exc}", transient=True) from exc
                 log.warning("adaptive increase failed: %s", exc)
                 break
             got = self.ds.total - before
@@ -522,7 +522,7 @@ class NodeIpam:
             return
         except Ec2Error as exc:
             if during_init:
-                raise IpamInitError(f"pre-scaling failed: {exc}") from exc
+                raise IpamInitError(f"pre-scaling failed: {exc}", transient=True) from exc
             log.warning("increase failed: %s", exc)
             return
         if self._room_for_eni():
@@ -565,7 +565,7 @@ class NodeIpam:
             if count < 1:
                 continue
             try:
-                with self._acting():
+                with self.unlocked():
                     added = self.lifecycle.assign(eni_id, count, self.prefix_mode)
             except InsufficientAddressesError as exc:
                 self._error("increaseIPPoolAllocIPAddressesFailed")
@@ -585,7 +585,7 @@ class NodeIpam:
         eni = self.ds.enis.get(eni_id)
         if eni is None:
             log.warning("%s left the datastore while EC2 assigned %s; unassigning them", eni_id, cidrs)
-            with self._acting():
+            with self.unlocked():
                 self.lifecycle.unassign(eni_id, cidrs)
             return
         for cidr in cidrs:
@@ -600,7 +600,7 @@ class NodeIpam:
             )
         if size <= 0:
             return False
-        with self._acting():
+        with self.unlocked():
             allocation = self.lifecycle.allocate_eni(facts, self.eni_config, size)
         if allocation.insufficient_at is not None:
             self.last_insufficient = allocation.insufficient_at
@@ -638,7 +638,7 @@ class NodeIpam:
             releases.append((eni.eni_id, released))
             over -= len(released)
         for eni_id, released in releases:
-            with self._acting():
+            with self.unlocked():
                 self.lifecycle.unassign(eni_id, released)
 
     def _try_free_eni(self) -> None:
@@ -652,7 +652,7 @@ class NodeIpam:
         """Drop an ENI from the datastore (no pod can get its addresses from now on), then free it in EC2."""
         self.ds.remove_eni(eni_id)
         self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), eni=eni_id)
-        with self._acting():
+        with self.unlocked():
             self.lifecycle.free_eni(eni_id)
 
     def removable_eni(self) -> str:
@@ -713,7 +713,7 @@ class NodeIpam:
         described: dict[str, NetworkInterface] = {}
         if unknown:
             try:
-                with self._acting():
+                with self.unlocked():
                     described = self.lifecycle.describe_all([e.eni_id for e in attached])
             except Ec2Error as exc:
                 log.warning("reconcile skipped: the attached ENIs could not be described: %s", exc)
@@ -730,7 +730,7 @@ class NodeIpam:
                 continue
             managed_ids.add(entry.eni_id)
             eni = described.get(entry.eni_id)
-            with self._acting():
+            with self.unlocked():
                 self.lifecycle.tag_if_needed(entry.eni_id, eni.tags if eni else {})
             self._setup_eni(entry)
             self.metrics.inc("awscni_reconcile_count", fn="eniReconcileAdd")
@@ -758,7 +758,7 @@ class NodeIpam:
         ips, prefixes, from_metadata = meta_ips, list(entry.ipv4_prefixes), True
         if not similar:
             try:
-                with self._acting():
+                with self.unlocked():
                     described = self.lifecycle.describe_one(eni.eni_id)
             except Ec2Error as exc:
                 log.info("reconcile: %s not described (%s); next time", eni.eni_id, exc.code)
@@ -771,7 +771,7 @@ class NodeIpam:
             for cidr in (*ips, *prefixes):
                 since = self.reconcile_cooldown.get(cidr)
                 if since is not None and now - since >= RECONCILE_COOLDOWN:
-                    with self._acting():
+                    with self.unlocked():
                         cooled[cidr] = self.lifecycle.still_on_eni(eni.eni_id, cidr)
         # apply: what the datastore holds now (pods may have come and gone while EC2 was asked)
         if self.ds.enis.get(eni.eni_id) is not eni:
@@ -819,7 +819,7 @@ class NodeIpam:
             unused = [c.cidr for c in eni.cidrs.values() if c.is_prefix and c.assigned == 0]
             for prefix in unused:
                 self.ds.del_cidr(eni.eni_id, prefix)
-            with self._acting():
+            with self.unlocked():
                 self.lifecycle.unassign(eni.eni_id, unused)
         return release
 
@@ -852,7 +852,7 @@ class NodeIpam:
         """Delete this VPC's detached aws-K8S- ENIs older than 5 minutes; returns how many were deleted."""
         if not self.cfg.leaked_eni_cleanup:
             return 0
-        with self._acting():
+        with self.unlocked():
             return self.lifecycle.cleanup_leaked(self.facts.vpc_id)
 
     # --- the reference's main loop, one turn (§5.4) -------------------------------------------------

@@ -162,6 +162,8 @@ class SimEc2:
                 cloud.on_change(cloud)
         if error is not None:
             raise error
+        if not read_only and cloud.after_change is not None:
+            cloud.after_change()
         return result
 
     def _record(

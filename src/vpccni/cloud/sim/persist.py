@@ -1,7 +1,8 @@
 """Saving and loading a simulated account, so a daemon restarted on the sim finds its ENIs again.
 
 Real EC2 outlives ipamd; the simulated one lives in the daemon's process, so the daemon writes the
-account's resources to its state directory after every change (atomically) and loads them on start.
+account's resources to its state directory (atomically, group-committed: see `vpccni.daemon`) and
+loads them on start.
 Throttling buckets, the trail and injected faults are per-process and start afresh.
 """
 
@@ -17,12 +18,16 @@ FIELDS = ("vpcs", "subnets", "enis", "instances", "attachments", "_pending_detac
 FORMAT = "vpccni-sim-cloud/1"
 
 
-def save(cloud: SimCloud, path: str) -> None:
+def snapshot(cloud: SimCloud) -> bytes:
+    """The account's resources as bytes (taken under the cloud's lock, so they are consistent)."""
     with cloud.lock:
         state: dict[str, Any] = {name: getattr(cloud, name) for name in FIELDS}
         state["rng"] = cloud.rng.getstate()
-        data = pickle.dumps({"format": FORMAT, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
-    atomic_write(path, data)
+        return pickle.dumps({"format": FORMAT, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def save(cloud: SimCloud, path: str) -> None:
+    atomic_write(path, snapshot(cloud))
 
 
 def load(cloud: SimCloud, path: str) -> bool:
@@ -40,8 +45,3 @@ def load(cloud: SimCloud, path: str) -> bool:
             setattr(cloud, name, state[name])
         cloud.rng.setstate(state["rng"])
     return True
-
-
-def persist_on_change(cloud: SimCloud, path: str) -> None:
-    """Save the account to `path` after every successful mutating call from now on."""
-    cloud.on_change = lambda changed: save(changed, path)

@@ -122,8 +122,10 @@ class SimCloud:
         self.faults: dict[str, list[list[object]]] = {}
         self.denied: set[str] = set()
         self.extra_latency: dict[str, float] = {}
-        # Called (under the lock) after every successful mutating call: the daemon persists the account.
+        # Called (under the lock) after every successful mutating call: the daemon marks the account changed.
         self.on_change: Callable[[SimCloud], None] | None = None
+        # Called (outside the lock) before such a call returns: the daemon waits until the change is durable.
+        self.after_change: Callable[[], None] | None = None
 
     # --- ids and randomness ---------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
