@@ -63,11 +63,17 @@ class GroupCommitCheckpoint:
     renders the datastore under the same lock and writes it outside it.
     """
 
-    def __init__(self, store: FileCheckpointStore, lock: threading.Lock, datastore: Callable[[], Datastore]) -> None:
+    def __init__(
+        self,
+        store: FileCheckpointStore,
+        lock: threading.Lock,
+        datastore: Callable[[], Datastore],
+        on_write: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.lock = lock
         self.datastore = datastore
-        self.committer = GroupCommitter("checkpoint", self._snapshot, store.write_bytes)
+        self.committer = GroupCommitter("checkpoint", self._snapshot, store.write_bytes, on_write)
 
     def start(self) -> GroupCommitCheckpoint:
         self.committer.start()

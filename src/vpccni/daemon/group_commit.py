@@ -30,10 +30,17 @@ class GroupCommitter:
     and `generation` as read under that lock, so the pair is consistent.
     """
 
-    def __init__(self, name: str, snapshot: Callable[[], tuple[int, bytes]], write: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        snapshot: Callable[[], tuple[int, bytes]],
+        write: Callable[[bytes], None],
+        on_write: Callable[[int], None] | None = None,
+    ) -> None:
         self.name = name
         self.snapshot = snapshot
         self.write = write
+        self.on_write = on_write  # told how many changes each durable write carried
         self.generation = 0  # bumped by mark(), under the owner's lock
         self.durable = 0
         self.failed = 0  # the newest generation a failed write held
@@ -107,8 +114,11 @@ class GroupCommitter:
                 retry_at_generation = generation
                 continue
             with self._cond:
-                self.changes_written += max(0, generation - self.durable)
+                carried = max(0, generation - self.durable)
+                self.changes_written += carried
                 self.writes += 1
                 self.durable = max(self.durable, generation)
                 self._cond.notify_all()
             retry_at_generation = -1
+            if self.on_write is not None:
+                self.on_write(carried)

@@ -1,7 +1,8 @@
 """The daemon's two small HTTP servers: Prometheus metrics (:61678) and introspection (:61679).
 
-Both bind 127.0.0.1 by default, answer GET only, log every request, and run in their own threads;
-a handler that raises answers 500 and the server carries on.
+Both bind 127.0.0.1 by default, answer GET (and, with `--cloud sim`, the introspection server a POST
+to its fault-control path), log every request, and run in their own threads; a handler that raises
+answers 500 and the server carries on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ log = logging.getLogger("vpccni.daemon.http")
 
 Response = tuple[int, str, bytes]
 Route = Callable[[str], Response]
+PostRoute = Callable[[str, bytes], Response]
+MAX_POST = 64 * 1024
 INTROSPECTION_PATHS = (
     "/v1/enis",
     "/v1/eni-configs",
@@ -30,9 +33,9 @@ INTROSPECTION_PATHS = (
 
 
 class HttpEndpoint:
-    def __init__(self, name: str, address: str, port: int, route: Route) -> None:
+    def __init__(self, name: str, address: str, port: int, route: Route, post: PostRoute | None = None) -> None:
         self.name = name
-        handler = _handler_class(name, route)
+        handler = _handler_class(name, route, post)
         self.server = ThreadingHTTPServer((address, port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -47,13 +50,29 @@ class HttpEndpoint:
         self.server.server_close()
 
 
-def _handler_class(name: str, route: Route) -> type[BaseHTTPRequestHandler]:
+def _handler_class(name: str, route: Route, post: PostRoute | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         timeout = 5  # the reference's read/write timeouts
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._answer(lambda: route(self.path.split("?", 1)[0]))
+
+        def do_POST(self) -> None:  # noqa: N802
             try:
-                status, content_type, body = route(self.path.split("?", 1)[0])
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if post is None:
+                self._answer(lambda: (405, "text/plain", b"GET only\n"))
+            elif not 0 <= length <= MAX_POST:
+                self._answer(lambda: (413, "text/plain", f"body of 0..{MAX_POST} bytes expected\n".encode()))
+            else:
+                body = self.rfile.read(length)
+                self._answer(lambda: post(self.path.split("?", 1)[0], body))
+
+        def _answer(self, respond: Callable[[], Response]) -> None:
+            try:
+                status, content_type, body = respond()
             except Exception:
                 log.exception("%s handler failed", name, extra={"path": self.path})
                 status, content_type, body = 500, "text/plain", b"internal error\n"

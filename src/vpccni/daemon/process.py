@@ -26,11 +26,19 @@ from vpccni.cloud.clock import RealClock
 from vpccni.cloud.errors import Ec2Error
 from vpccni.cni.datapath import Datapath
 from vpccni.cni.service import CniService
-from vpccni.daemon import cloud_setup
+from vpccni.daemon import cloud_setup, sim_faults
 from vpccni.daemon.checkpoint_file import FileCheckpointStore, GroupCommitCheckpoint, remove_stale_temp_files
 from vpccni.daemon.fast_endpoint import FastEndpoint
 from vpccni.daemon.grpc_server import GrpcServer, NodeFacts
-from vpccni.daemon.http_endpoints import HttpEndpoint, introspection_route, metrics_route, networkutils_env_settings
+from vpccni.daemon.http_endpoints import (
+    HttpEndpoint,
+    PostRoute,
+    Response,
+    introspection_route,
+    json_body,
+    metrics_route,
+    networkutils_env_settings,
+)
 from vpccni.daemon.prometheus import PrometheusMetrics
 from vpccni.ipam import snapshot
 from vpccni.ipam.backend import CniBackend
@@ -121,7 +129,7 @@ class Ipamd:
         if removed:
             log.info("removed %d temporary checkpoint files a crash left behind", removed)
         store.keep_if_damaged()
-        self.checkpoint = GroupCommitCheckpoint(store, self.lock, self._datastore).start()
+        self.checkpoint = GroupCommitCheckpoint(store, self.lock, self._datastore, self._checkpoint_written).start()
         self.backend = CniBackend(self._new_node(store, pod_alive), __version__, self.checkpoint)
         self._serve()
         if not self._init_once(store, pod_alive):
@@ -129,6 +137,10 @@ class Ipamd:
             retry.daemon = True
             retry.start()
             self.threads.append(retry)
+
+    def _checkpoint_written(self, changes: int) -> None:
+        self.metrics.inc("vpccni_checkpoint_writes")
+        self.metrics.inc("vpccni_checkpoint_changes", changes)
 
     def _datastore(self) -> Any:
         node = self.node
@@ -289,7 +301,30 @@ class Ipamd:
             self.servers.append(metrics.start())
         if options.introspection_port >= 0:
             route = introspection_route(views)
-            self.servers.append(HttpEndpoint("introspection", "127.0.0.1", options.introspection_port, route).start())
+            endpoint = HttpEndpoint(
+                "introspection", "127.0.0.1", options.introspection_port, route, self._sim_control()
+            )
+            self.servers.append(endpoint.start())
+
+    def _sim_control(self) -> PostRoute | None:
+        """POST /v1/sim-faults: the simulated cloud's fault knobs at run time (`--cloud sim` only)."""
+        cloud = self.cloud
+        if cloud is None or cloud.sim is None:
+            return None
+        sim = cloud.sim
+        subnet_id = sim.instances[cloud.instance_id].subnet_id
+
+        def post(path: str, body: bytes) -> Response:
+            if path != sim_faults.CONTROL_PATH:
+                return json_body({"error": f"POST only to {sim_faults.CONTROL_PATH}"}, 404)
+            try:
+                outcome = sim_faults.control(sim, subnet_id, body)
+            except sim_faults.FaultSpecError as exc:
+                return json_body({"error": str(exc)}, 400)
+            log.warning("simulated cloud faults changed", extra={"faults": body.decode("utf-8", "replace")})
+            return json_body(outcome)
+
+        return post
 
     def exposition(self) -> str:
         """/metrics: refresh the datastore gauges under the lock so values match the engine exactly."""

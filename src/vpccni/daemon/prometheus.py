@@ -51,6 +51,8 @@ SPECS: dict[str, tuple[str, str]] = {
     "awscni_connmark_backend": ("gauge", "The connmark backend in use"),
     "awscni_connmark_reconcile_total": ("counter", "Connmark setup and cleanup runs"),
     "awscni_adaptive_warm_target": ("gauge", "vpccni: the adaptive warm pool's low watermark (free addresses)"),
+    "vpccni_checkpoint_writes": ("counter", "vpccni: durable checkpoint writes (group commit)"),
+    "vpccni_checkpoint_changes": ("counter", "vpccni: datastore changes those writes carried"),
     "awscni_build_info": ("gauge", "A metric with a constant '1' value labeled by version and goversion"),
 }
 

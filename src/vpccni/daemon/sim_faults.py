@@ -7,6 +7,7 @@ of one action answer with an EC2 error code; no COUNT: until the daemon restarts
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -83,3 +84,43 @@ def parse_failure(text: str) -> tuple[str, str, int]:
 
 def parse(latency: list[str], failures: list[str]) -> SimFaults:
     return SimFaults(tuple(parse_latency(t) for t in latency), tuple(parse_failure(t) for t in failures))
+
+
+CONTROL_PATH = "/v1/sim-faults"
+
+
+def control(cloud: SimCloud, subnet_id: str, body: bytes) -> dict[str, object]:
+    """Change the faults at run time (POST /v1/sim-faults on the introspection port, `--cloud sim` only).
+
+    The body is a JSON object: `clear` (true: forget every fault first), `latency` and `fail` (lists in
+    the flags' syntax), `subnet_used` (how many of the node subnet's addresses others hold now).
+    Raises FaultSpecError on anything else.
+    """
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise FaultSpecError(f"{CONTROL_PATH}: body is not JSON: {exc}") from None
+    if not isinstance(request, dict) or set(request) - {"clear", "latency", "fail", "subnet_used"}:
+        raise FaultSpecError(f"{CONTROL_PATH}: expected an object with clear, latency, fail and/or subnet_used")
+    latency, failures = request.get("latency", []), request.get("fail", [])
+    if not (isinstance(latency, list) and isinstance(failures, list)):
+        raise FaultSpecError(f"{CONTROL_PATH}: latency and fail are lists of strings")
+    if not all(isinstance(t, str) for t in (*latency, *failures)):
+        raise FaultSpecError(f"{CONTROL_PATH}: latency and fail are lists of strings")
+    used = request.get("subnet_used")
+    if used is not None and (not isinstance(used, int) or isinstance(used, bool) or used < 0):
+        raise FaultSpecError(f"{CONTROL_PATH}: subnet_used must be a non-negative integer")
+    faults = parse(latency, failures)
+    if request.get("clear"):
+        cloud.clear_faults()
+    faults.apply(cloud)
+    outcome: dict[str, object] = {"latency": len(faults.latency), "fail": len(faults.failures)}
+    if used is not None:
+        held = len(cloud.subnets[subnet_id].external)
+        if used > held:
+            cloud.use_by_others(subnet_id, used - held)
+        elif used < held:
+            cloud.release_by_others(subnet_id, held - used)
+        outcome["subnet_used"] = len(cloud.subnets[subnet_id].external)
+        outcome["subnet_free"] = cloud.subnet_pool(subnet_id).free_count
+    return outcome

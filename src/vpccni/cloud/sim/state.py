@@ -196,6 +196,13 @@ class SimCloud:
         with self.lock:
             (self.denied.add if denied else self.denied.discard)(action)
 
+    def clear_faults(self) -> None:
+        """Forget every injected failure, denial and extra latency: the API behaves normally again."""
+        with self.lock:
+            self.faults.clear()
+            self.denied.clear()
+            self.extra_latency.clear()
+
     def add_latency(self, action: str, seconds: float) -> None:
         """Add `seconds` to every call of `action` (fault injection: a slow API)."""
         with self.lock:
