@@ -23,16 +23,24 @@ from vpccni.daemon import rpc_pb2, rpc_pb2_grpc
 class Daemon:
     """One `vpccni ipamd` process; `endpoints` comes from its "ipamd ready" log line."""
 
-    def __init__(self, state_dir: Path, args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        args: list[str],
+        env: dict[str, str],
+        prefix: list[str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.prefix = prefix or []  # e.g. ["ip", "netns", "exec", NODE]: run inside a network namespace
         self.state_dir = state_dir
         self.args = args
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.endpoints: dict[str, Any] = {}
-        self.log_path = state_dir / "ipamd.log"
+        self.log_path = log_path or state_dir / "ipamd.log"
 
-    def start(self, timeout: float = 60.0) -> Daemon:
+    def start(self, timeout: float = 60.0, until: str = "ipamd ready") -> Daemon:
+        """Start and wait for the log line `until` ("ipamd listening": servers up, node init maybe not done)."""
         command = [*self.prefix, sys.executable, "-m", "vpccni", "ipamd", "--cloud", "sim"]
         command += ["--state-dir", str(self.state_dir)]
         command += ["--metrics-port", "0", "--introspection-port", "0", *self.args]
@@ -44,7 +52,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ipamd exited {self.proc.returncode}: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
             for entry in self.log_entries(offset):
-                if entry.get("msg") == "ipamd ready":
+                if entry.get("msg") == until:
                     self.endpoints = entry["endpoints"]
                     return self
             time.sleep(0.05)
@@ -102,10 +110,12 @@ class Daemon:
 def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Daemon] = []
 
-    def make(*args: str, env: dict[str, str] | None = None, state_dir: Path | None = None) -> Daemon:
+    def make(
+        *args: str, env: dict[str, str] | None = None, state_dir: Path | None = None, until: str = "ipamd ready"
+    ) -> Daemon:
         daemon = Daemon(state_dir or tmp_path, list(args), env or {})
         started.append(daemon)
-        return daemon.start()
+        return daemon.start(until=until)
 
     yield make
     for daemon in started:
