@@ -105,9 +105,7 @@ def test_a_throttling_storm_is_survived_pods_are_served_and_the_pool_recovers(da
     enis = daemon.introspect("/v1/enis")["0"]["ENIs"]
     (second,) = [e for e in enis.values() if not e["IsPrimary"]]
     assert any(address in cidr["IPAddresses"] for cidr in second["AvailableIPv4Cidrs"].values())
-    throttled = daemon.metric(
-        "awscni_aws_api_error_count", api="CreateNetworkInterface", error="RequestLimitExceeded"
-    )
+    throttled = daemon.metric("awscni_aws_api_error_count", api="CreateNetworkInterface", error="RequestLimitExceeded")
     assert daemon.metric("awscni_ec2api_req_count", fn="CreateNetworkInterface") == (throttled or 0) + 1
 
 
