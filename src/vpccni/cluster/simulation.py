@@ -333,6 +333,7 @@ class ClusterSimulation:
             return
         node.ready = True
         node.grid_origin = self.world.now()
+        self.autoscaler.node_ready(node)
         for ds in self.daemonset_specs:
             pod = self._new_pod(
                 f"{ds.name}-{node.name}", ds.name, ds.namespace, ds.cpu, ds.memory, ds.host_network, daemonset=True
