@@ -10,7 +10,7 @@ from vpccni.ipam.config import IpamConfig
 
 
 def view(now: float = 1000.0, total: int = 10, assigned: int = 5, **kw: int) -> PoolView:
-    base = dict(cooling=0, room_on_enis=20, eni_size=14, max_pods=58, minimum_total=0, warm_floor=0)
+    base = dict(cooling=0, room_on_enis=20, eni_size=14, unit=1, max_pods=58, minimum_total=0, warm_floor=0)
     base.update(kw)
     return PoolView(now=now, total=total, assigned=assigned, **base)
 
