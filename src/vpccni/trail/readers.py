@@ -28,6 +28,9 @@ _TRAIL_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjs
 _SKIPPED_DIRS = ("CloudTrail-Digest", "CloudTrail-Insight")
 
 
+Source = IO[bytes] | gzip.GzipFile
+
+
 class TrailReadError(Exception):
     """An input that is not CloudTrail or cannot be read; the message names the file and the problem."""
 
@@ -45,7 +48,7 @@ class ReadStats:
 class _Prefixed(io.RawIOBase):
     """A raw stream that first replays bytes already read (the detection head), then reads on."""
 
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+    def __init__(self, head: bytes, rest: Source) -> None:
         self._head = memoryview(head)
         self._rest = rest
 
@@ -111,7 +114,7 @@ def _records_of(path: str, stats: ReadStats) -> Iterator[dict[str, Any]]:
     name = "standard input" if path == "-" else path
     raw = _open(path)
     try:
-        stream: IO[bytes] | gzip.GzipFile = raw
+        stream: Source = raw
         magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
         if magic == b"\x1f\x8b":
             stream = gzip.GzipFile(fileobj=raw, mode="rb")
@@ -126,7 +129,7 @@ def _records_of(path: str, stats: ReadStats) -> Iterator[dict[str, Any]]:
             raw.close()
 
 
-def _parse(name: str, stream: IO[bytes], stats: ReadStats) -> Iterator[dict[str, Any]]:
+def _parse(name: str, stream: Source, stats: ReadStats) -> Iterator[dict[str, Any]]:
     head = stream.read(HEAD_BYTES)
     body = io.BufferedReader(_Prefixed(head, stream), buffer_size=HEAD_BYTES)
     start = head.lstrip()
