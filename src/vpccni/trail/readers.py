@@ -114,10 +114,10 @@ def _records_of(path: str, stats: ReadStats) -> Iterator[dict[str, Any]]:
     name = "standard input" if path == "-" else path
     raw = _open(path)
     try:
-        stream: Source = raw
-        magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        magic = raw.read(2)
+        stream: Source = io.BufferedReader(_Prefixed(magic, raw))
         if magic == b"\x1f\x8b":
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")
         try:
             yield from _parse(name, stream, stats)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -180,7 +180,8 @@ def _document(name: str, body: IO[bytes], stats: ReadStats, prefix: str | None) 
             stats.records += 1
             yield record
     except ijson.JSONError as exc:
-        raise TrailReadError(f"{name}: not valid JSON (truncated?): {exc}") from None
+        detail = (str(exc).strip().splitlines() or ["parse error"])[0]
+        raise TrailReadError(f"{name}: not valid JSON (truncated?): {detail}") from None
 
 
 def _from_lookup(item: dict[str, Any], stats: ReadStats) -> dict[str, Any] | None:
