@@ -3,8 +3,9 @@
 The rules and their thresholds:
 - subnet-exhaustion: any call failing for want of free addresses (or /28 blocks) in a subnet.
 - api-throttling: any throttled call; critical from 50 throttles or a fifth of an action's calls.
-- eni-churn: an instance whose CNI created and deleted `CHURN_MIN` ENIs or more (the WARM_ENI_TARGET=0
-  oscillation attaches an ENI when the pool is empty and frees it once idle).
+- eni-churn: an instance whose CNI created and deleted `CHURN_MIN` ENIs or more, each within
+  `CHURN_LIFETIME` seconds (the WARM_ENI_TARGET=0 oscillation attaches an ENI when the pool is empty and
+  frees it once idle, about a minute later; a scale-in that frees ENIs after a long life is not churn).
 - ip-churn: an instance whose addresses went up and down: `IP_CHURN_UNASSIGNS` unassign calls or more and
   `IP_CHURN_REVERSALS` changes of direction between assigning and unassigning (WARM_IP_TARGET too low).
 - leaked-eni: an ENI a CNI created that was never attached, or was detached, and not deleted `LEAK_GRACE`
@@ -25,6 +26,7 @@ from vpccni.trail.normalise import Ec2Event, iso
 from vpccni.trail.timeline import InstanceRecord, Timeline
 
 CHURN_MIN = 3
+CHURN_LIFETIME = 600.0
 IP_CHURN_UNASSIGNS = 3
 IP_CHURN_REVERSALS = 4
 LEAK_GRACE = 300.0
@@ -163,7 +165,9 @@ def api_throttling(events: list[Ec2Event]) -> list[Finding]:
 def eni_churn(timeline: Timeline) -> list[Finding]:
     cycles: dict[str, list[Any]] = defaultdict(list)
     for eni in timeline.enis.values():
-        if eni.created_at is not None and eni.deleted_at is not None and eni.owner:
+        if eni.created_at is None or eni.deleted_at is None or not eni.owner:
+            continue
+        if eni.deleted_at - eni.created_at <= CHURN_LIFETIME:
             cycles[eni.owner].append(eni)
     out = []
     for instance_id, enis in sorted(cycles.items()):

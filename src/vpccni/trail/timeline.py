@@ -253,11 +253,20 @@ class Timeline:
     def _in_subnet(self, instance: InstanceRecord, subnet_id: str) -> bool:
         if instance.subnet_id == subnet_id:
             return True
-        return any(self.enis[e].subnet_id == subnet_id for e in instance.attached)
+        return any(self.eni_subnet(self.enis[e]) == subnet_id for e in instance.attached)
+
+    def eni_subnet(self, eni: EniRecord) -> str | None:
+        """An ENI's subnet; for a primary ENI the trail never described, its instance's."""
+        if eni.subnet_id is not None:
+            return eni.subnet_id
+        holder = self.instances.get(eni.instance_id or eni.owner or "")
+        return holder.subnet_id if holder is not None else None
 
     def subnet_held(self, subnet_id: str) -> int:
         """Addresses of a subnet held by the ENIs and instances the trail knows of (others' use excluded)."""
-        total = sum(e.subnet_addresses for e in self.enis.values() if e.subnet_id == subnet_id and e.deleted_at is None)
+        total = sum(
+            e.subnet_addresses for e in self.enis.values() if e.deleted_at is None and self.eni_subnet(e) == subnet_id
+        )
         for instance in self.instances.values():
             if instance.subnet_id == subnet_id and instance.terminated_at is None and instance.primary_eni is None:
                 total += 1  # its primary address, on a primary ENI the trail never showed
@@ -410,6 +419,7 @@ class Timeline:
             self.subnet(eni.subnet_id).enis_created += 1
         if eni.owner:
             instance = self.instance(eni.owner, event.time)
+            instance.subnet_id = instance.subnet_id or eni.subnet_id  # ipamd's ENIs share the node's subnet
             instance.enis_created += 1
             instance.ips_assigned += eni.ips
             instance.prefixes_assigned += eni.prefix_count
