@@ -125,3 +125,17 @@ def test_replay_infers_warm_ip_target_and_the_demand(tmp_path: Path) -> None:
     assert peak == 100  # the original ran 100 pods: the fewest its calls imply is all of them
     summary = json.loads(_cli("simulate", str(replayed), "--json"))
     assert summary["errors"] == {} and summary["pods_waiting_for_ip"] == 0
+
+
+@pytest.mark.parametrize(("scenario", "run_name"), RUNS)
+def test_every_shipped_scenario_replays_to_the_same_findings(tmp_path: Path, scenario: str, run_name: str) -> None:
+    original = tmp_path / "original.jsonl"
+    path = str(SCENARIOS / scenario)
+    _cli("simulate", path, "--run", run_name, "--trail", str(original), "--json")
+    replayed = tmp_path / "replayed.yaml"
+    _cli("trail", "replay", str(original), "-o", str(replayed))
+    again = tmp_path / "again.jsonl"
+    sim = ClusterSimulation(load_scenario(replayed))
+    sim.run()
+    sim.cloud.trail.write_jsonl(again)
+    assert _kinds(again) == _kinds(original)

@@ -170,7 +170,7 @@ def _eni_size(instance_type: str) -> int:
 def _groups(
     nodes: list[InstanceRecord], timeline: Timeline, options: ReplayOptions, start: float, churners: set[str]
 ) -> list[_Group]:
-    typed: dict[tuple[str, str, str], list[InstanceRecord]] = defaultdict(list)
+    typed: dict[tuple[str, str], list[InstanceRecord]] = defaultdict(list)
     notes: dict[str, str] = {}
     for instance in sorted(nodes, key=lambda i: (i.first_cni_call or i.first_seen or 0.0, i.instance_id)):
         if instance.instance_type:
@@ -190,9 +190,9 @@ def _groups(
             flag = "" if instance.instance_type else "--instance-type: "
             raise ReplayError(f"{flag}{exc}") from None
         subnet = instance.subnet_id or _eni_subnet(instance, timeline) or "subnet-unknown"
-        typed[(kind, subnet, "")].append(instance)
+        typed[(kind, subnet)].append(instance)
     groups: list[_Group] = []
-    for (kind, subnet, _), members in typed.items():
+    for (kind, subnet), members in typed.items():
         settings = infer_settings(members, _eni_size(kind), churn=any(m.instance_id in churners for m in members))
         waves: list[list[InstanceRecord]] = []
         for instance in members:
