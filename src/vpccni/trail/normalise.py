@@ -164,7 +164,7 @@ def canonical(record: dict[str, Any]) -> dict[str, Any]:
             try:
                 out[name] = json.loads(value) if value.strip() else None
             except ValueError:
-                out[name] = None
+                out[name] = None  # unreadable parameters: the event is then counted as unparsed
     return out
 
 

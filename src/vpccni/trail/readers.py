@@ -194,7 +194,7 @@ def _from_lookup(item: dict[str, Any], stats: ReadStats) -> dict[str, Any] | Non
     try:
         record = json.loads(text)
     except ValueError:
-        record = None
+        record = None  # counted as unparsed just below
     if not isinstance(record, dict):
         stats.records += 1
         stats.unparsed += 1
@@ -216,7 +216,7 @@ def _json_lines(name: str, body: IO[bytes], stats: ReadStats) -> Iterator[dict[s
         try:
             record = json.loads(line)
         except ValueError:
-            record = None
+            record = None  # reported below: an error on line 1, a warning after
         if not isinstance(record, dict):
             if first:
                 raise TrailReadError(f"{name}: not CloudTrail: line 1 is not a JSON object")
