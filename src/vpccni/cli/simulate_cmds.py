@@ -20,6 +20,7 @@ def simulate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run (a list for several).")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
     trail: Annotated[Path | None, typer.Option("--trail", help="Write the CloudTrail log (JSON lines) here.")] = None,
+    only: Annotated[str | None, typer.Option("--run", help="Simulate only the run of this name.")] = None,
 ) -> None:
     """Simulate a whole cluster: node groups, scheduler, cluster autoscaler and one ipamd engine per node,
     over one simulated VPC, then print what happened (pods, nodes, addresses, EC2 calls and errors) and how
@@ -31,10 +32,15 @@ def simulate_cmd(
         scenario = load_scenario(scenario_file)
     except ScenarioError as exc:
         fail(str(exc))
+    runs = scenario.run_specs()
+    if only is not None:
+        runs = [run for run in runs if run.name == only]
+        if not runs:
+            fail(f"--run {only!r}: {scenario_file} has the runs " + ", ".join(r.name for r in scenario.run_specs()))
     results: list[tuple[ClusterSimulation, dict[str, Any]]] = []
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[t]}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as progress:
-        for run in scenario.run_specs():
+        for run in runs:
             variant = scenario.for_run(run)
             task = progress.add_task(run.name, total=variant.duration, t="")
 
