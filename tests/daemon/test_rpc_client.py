@@ -4,6 +4,7 @@ introspection, and clear one-line errors (exit 1) when the daemon is not there."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_rpc_client_round_trip(daemon_factory: Any) -> None:
     enis = json.loads(vpccni("rpc", "enis", "--introspection", introspection, "--json").stdout)
     assert enis["0"]["AssignedIPs"] == 1
     human = vpccni("rpc", "enis", "--introspection", introspection)
-    assert "1 of 9 addresses assigned" in human.stdout
+    assert re.search(r"card 0: 1 of \d+ addresses assigned", human.stdout)  # the pool may be growing meanwhile
     deleted = vpccni("rpc", "del-network", "--pod", "default/web-1", "--socket", socket)
     assert deleted.returncode == 0 and f"released {address}" in deleted.stdout
     again = vpccni("rpc", "del-network", "--pod", "default/web-1", "--socket", socket)

@@ -41,7 +41,9 @@ def node_sim_cmd(
     subnet_cidr: Annotated[str, typer.Option("--subnet-cidr", help="The node's subnet.")] = "10.0.0.0/24",
     subnet_used: Annotated[int, typer.Option("--subnet-used", min=0, help="Addresses taken by others.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for ids, address choice and jitter.")] = 1,
-    trail: Annotated[str | None, typer.Option("--trail", help="Write the CloudTrail log of the run here.")] = None,
+    trail: Annotated[
+        str | None, typer.Option("--trail", help="Write the CloudTrail log (JSON lines, every call) here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")] = False,
 ) -> None:
     """Simulate one node's ipamd: start it, add and release pods, and show ENIs, idle addresses and EC2 calls.
@@ -76,7 +78,7 @@ def node_sim_cmd(
 
             result = sim.run(advance)
     if trail_path is not None:
-        write_or_fail(trail_path, "--trail", sim.cloud.trail.write)
+        write_or_fail(trail_path, "--trail", sim.cloud.trail.write_jsonl)
     if as_json:
         print_json(result)
     else:

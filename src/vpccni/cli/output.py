@@ -41,7 +41,7 @@ def writable_file(path: str | Path, flag: str) -> Path:
     return target
 
 
-def write_or_fail(path: Path, flag: str, write: Callable[[Path], None]) -> None:
+def write_or_fail(path: Path, flag: str, write: Callable[[Path], object]) -> None:
     """Write an output file; a failure at that point (disk full, permissions changed) is a runtime error (exit 1)."""
     try:
         write(path)

@@ -12,6 +12,7 @@ import ipaddress
 import math
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vpccni import catalog
 from vpccni.cloud.sim import parse_subnet_cidr
+from vpccni.cluster.overrides import OverrideError, apply_overrides
 
 
 class ScenarioError(Exception):
@@ -400,8 +402,10 @@ class Scenario(Strict):
         return self.model_copy(update={"node_groups": groups, "autoscaler": autoscaler, "name": run.name})
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; every problem becomes a ScenarioError naming file and field."""
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read and validate a scenario file; every problem becomes a ScenarioError naming file and field.
+
+    `overrides` are `--set PATH=VALUE` texts applied to the data first, so the same schema validates them."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -411,6 +415,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping at the top level")
+    try:
+        apply_overrides(data, overrides)
+    except OverrideError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -46,7 +46,7 @@ from vpccni.cluster.workloads import (
 )
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
 from vpccni.ipam.checkpoint import LazyCheckpoint
-from vpccni.ipam.config import IpamConfig, default_max_pods, pod_address_capacity
+from vpccni.ipam.config import IpamConfig, default_max_pods, effective_settings, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
@@ -114,7 +114,9 @@ class ClusterSimulation:
         seed: int | None = None,
         skip_idle: bool = True,
         progress: Callable[[float], None] | None = None,
+        full_trail: bool = False,
     ) -> None:
+        """`full_trail` records read-only calls too, as CloudTrail does (off by default: it costs memory)."""
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.skip_idle = skip_idle
@@ -122,7 +124,7 @@ class ClusterSimulation:
         self.world = VirtualClock()
         self.acting = ActingClock(self.world)
         self.rng = random.Random(self.seed)
-        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=False))
+        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=full_trail))
         self.events = EventQueue()
         self.asg_clock = LocalClock()
         self.asg = SimEc2(self.cloud, None, f"vpccni/{__version__} autoscaling")
@@ -720,12 +722,17 @@ class ClusterSimulation:
 
     def snapshot(self) -> dict[str, Any]:
         nodes = self.all_nodes()
-        phases = Counter(p.phase.value for p in self.pods.values() if not p.daemonset)
+        phases = Counter(
+            "pending" if p.phase is Phase.UNSCHEDULABLE and not p.unschedulable else p.phase.value
+            for p in self.pods.values()
+            if not p.daemonset
+        )
         return {
             "t": self.world.now(),
             "nodes": len(nodes),
             "nodes_ready": sum(1 for n in nodes if n.ready),
-            "pods": {phase.value: phases.get(phase.value, 0) for phase in Phase},
+            # "pending": created, not yet seen by the scheduler; "unschedulable": it tried and found no node
+            "pods": {phase: phases.get(phase, 0) for phase in ("pending", *(p.value for p in Phase))},
             "subnet_free": {name: self._subnet_free(name) for name in self.subnet_ids},
             "idle_ips": {n.name: n.ipam.ds.total - n.ipam.ds.assigned for n in nodes if n.ipam is not None},
             "ec2_calls": sum(self._ec2_calls().values()),
@@ -788,6 +795,77 @@ class ClusterSimulation:
             "autoscaler_backoffs": sum(1 for e in self.autoscaler.log.events if e["event"] == "backoff"),
         }
 
+    def node_details(self) -> list[dict[str, Any]]:
+        """Each node's final state, for `simulate --json --detail nodes`."""
+        return [
+            {
+                "name": n.name,
+                "group": n.group,
+                "instance_type": n.instance_type,
+                "instance_id": n.instance_id,
+                "ready": n.ready,
+                "pods": len(n.pods),
+                "enis": len(n.ipam.ds.enis) if n.ipam else 0,
+                "total_ips": n.ipam.ds.total if n.ipam else 0,
+                "assigned_ips": n.ipam.ds.assigned if n.ipam else 0,
+            }
+            for n in self.all_nodes()
+        ]
+
+    def binding_limits(self) -> list[dict[str, str]]:
+        """What held pods back at the end of the run, in words: a subnet, max-pods, the type's addresses,
+        or the autoscaler's node limits (empty when every pod runs)."""
+        out: list[dict[str, str]] = []
+        waiting = [p for p in self.pods.values() if p.phase is Phase.WAITING_FOR_IP and p.node is not None]
+        exhausted = sorted(
+            name
+            for name in self.subnet_ids
+            if any(getattr(p.node, "subnet", None) == name for p in waiting) and self._subnet_free(name) < 2
+        )
+        for name in exhausted:
+            out.append(_limit_words("subnet", f"subnet {name} has run out of addresses: its pods wait for one"))
+        for node in sorted({p.node for p in waiting if p.node is not None}, key=lambda n: n.name):
+            if node.ipam is None or getattr(node, "subnet", None) in exhausted:
+                continue
+            if node.ipam.ds.total >= node.address_capacity and node.address_capacity < node.max_pods:
+                out.append(
+                    _limit_words(
+                        "instance-addresses",
+                        f"{node.name}: the {node.instance_type}'s {node.address_capacity} pod addresses are all held",
+                    )
+                )
+        stuck = [
+            p
+            for p in waiting
+            if p.node is not None
+            and p.node.ipam is not None
+            and getattr(p.node, "subnet", None) not in exhausted
+            and p.node.ipam.ds.total < min(p.node.address_capacity, p.node.max_pods)
+        ]
+        if stuck and not any(limit["kind"] == "subnet" for limit in out):
+            out.append(
+                _limit_words(
+                    "settings",
+                    f"{len(stuck)} pods wait for an address on nodes with room for more: "
+                    "the warm-pool settings do not grow the pool for them",
+                )
+            )
+        pending = [p for p in self.pending.values() if p.unschedulable]
+        if pending:
+            spec = self.scenario.autoscaler
+            total = sum(len(g.nodes) for g in self.groups.values())
+            if not spec.enabled:
+                out.append(_limit_words("scheduling", f"{len(pending)} pods fit no node and no autoscaler adds one"))
+            elif all(len(g.nodes) >= g.spec.max for g in self.groups.values()) or (
+                spec.max_nodes_total and total >= spec.max_nodes_total
+            ):
+                out.append(
+                    _limit_words("max-nodes", f"{len(pending)} pods fit no node: the autoscaler is at max nodes")
+                )
+            else:
+                out.append(_limit_words("scheduling", f"{len(pending)} pods fit no node yet"))
+        return out
+
     def summary(self) -> dict[str, Any]:
         nodes = self.all_nodes()
         ready = [n for n in nodes if n.ipam is not None]
@@ -826,11 +904,21 @@ class ClusterSimulation:
                 "p99": round(_quantile(starts, 0.99), 3),
                 "max": round(starts[-1], 3) if starts else 0.0,
             },
+            "pods_never_started": self.pods_created - len(starts),
             **self.efficiency(),
+            "settings": {g.spec.name: effective_settings(g.config, g.spec.ipamd) for g in self.groups.values()},
+            "warnings": [
+                f"node_groups.{g.spec.name}.ipamd: {w}" for g in self.groups.values() for w in g.config.warnings
+            ],
+            "binding_limits": self.binding_limits(),
             "virtual_seconds": self.world.now(),
             "events": self.events.processed,
             "node_steps": self.node_steps,
         }
+
+
+def _limit_words(kind: str, detail: str) -> dict[str, str]:
+    return {"kind": kind, "message": detail}
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -59,9 +59,9 @@ def nodes(samples: Samples, events: Sequence[dict[str, Any]]) -> bytes:
 
 def pods(samples: Samples) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 3))
-    for phase in ("running", "waiting_for_ip", "unschedulable"):
+    for phase in ("running", "waiting_for_ip", "unschedulable", "pending"):
         ax.plot(_minutes(samples), [s["pods"][phase] for s in samples], label=phase.replace("_", " "))
-    ax.set(title="Pods by phase", xlabel="minutes", ylabel="pods")
+    ax.set(title="Pods by phase (pending: not yet seen by the scheduler)", xlabel="minutes", ylabel="pods")
     ax.legend(fontsize=7, loc="upper left")
     return _png(fig)
 
