@@ -22,7 +22,8 @@ def simulate_cmd(
     trail: Annotated[Path | None, typer.Option("--trail", help="Write the CloudTrail log (JSON lines) here.")] = None,
 ) -> None:
     """Simulate a whole cluster: node groups, scheduler, cluster autoscaler and one ipamd engine per node,
-    over one simulated VPC, then print what happened (pods, nodes, addresses, EC2 calls and errors)."""
+    over one simulated VPC, then print what happened (pods, nodes, addresses, EC2 calls and errors) and how
+    efficiently addresses were used (idle addresses over time, pod IP waits, mutating EC2 calls)."""
     from vpccni.cluster import ClusterSimulation, ScenarioError, load_scenario
     from vpccni.cluster.expect import check
 
@@ -82,6 +83,16 @@ def _print(summaries: list[dict[str, Any]]) -> None:
         ("EC2 errors", lambda s: ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "none"),
         ("autoscaler up / down / errors", lambda s: "{scale_ups} / {scale_downs} / {errors}".format(**s["autoscaler"])),
         ("pod start p50 / p99 / max", lambda s: "{p50} / {p99} / {max} s".format(**s["pod_start_seconds"])),
+        ("pods created / deleted", lambda s: f"{s['pods_created']} / {s['pods_deleted']}"),
+        ("idle addresses mean / max", lambda s: f"{s['idle_ips_mean']:.1f} / {s['idle_ips_max']}"),
+        (
+            "IP wait p50 / p90 / p99 / max",
+            lambda s: "{p50} / {p90} / {p99} / {max} s".format(**s["ip_wait_seconds"]),
+        ),
+        ("pods that never got an address", lambda s: str(s["pods_never_got_ip"])),
+        ("EC2 mutating calls / throttled", lambda s: f"{s['ec2_mutating_calls']} / {s['throttled_calls']}"),
+        ("subnet used (highest)", lambda s: ", ".join(f"{k}: {v}" for k, v in s["subnet_used_max"].items())),
+        ("autoscaler back-offs", lambda s: str(s["autoscaler_backoffs"])),
         (
             "expected outcome",
             lambda s: "not met: " + "; ".join(s["expectations_unmet"]) if s["expectations_unmet"] else "met",
