@@ -113,8 +113,15 @@ def test_health_config_server_and_introspection_paths(pd_daemon: Any) -> None:
     assert config.NodeIPv4.startswith("10.0.0.")
 
     assert pd_daemon.introspect("/nonsense") == {
-        "AvailableCommands": ["/v1/enis", "/v1/eni-configs", "/v1/networkutils-env-settings", "/v1/ipamd-env-settings"]
+        "AvailableCommands": [
+            "/v1/enis",
+            "/v1/eni-configs",
+            "/v1/networkutils-env-settings",
+            "/v1/ipamd-env-settings",
+            "/v1/warm-pool",
+        ]
     }
+    assert pd_daemon.introspect("/v1/warm-pool")["policy"] == "reference"
     assert pd_daemon.introspect("/v1/ipamd-env-settings") == {
         "WARM_IP_TARGET": 5,
         "WARM_ENI_TARGET": 1,
@@ -129,3 +136,16 @@ def test_health_config_server_and_introspection_paths(pd_daemon: Any) -> None:
         pd_daemon.metric("awscni_build_info", goversion=__import__("platform").python_version(), version=__version__)
         == 1
     )
+
+
+def test_adaptive_warm_pool_in_the_daemon(daemon_factory: Any) -> None:
+    """WARM_POOL_POLICY=adaptive runs unchanged on the real clock: its target is a metric and an introspection view."""
+    daemon = daemon_factory("--instance-type", "m5.large", "--no-latency", env={"WARM_POOL_POLICY": "adaptive"})
+    client = stub(daemon)
+    for i in range(12):
+        add_until_assigned(client, f"a{i}")
+    view = daemon.introspect("/v1/warm-pool")
+    assert view["policy"] == "adaptive" and view["AssignedIPs"] == 12
+    assert view["target"] >= 1 and view["reason"]
+    assert daemon.metric("awscni_adaptive_warm_target") == view["target"]
+    assert daemon.metric("awscni_assigned_ip_addresses") == 12

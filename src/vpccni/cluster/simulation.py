@@ -387,9 +387,13 @@ class ClusterSimulation:
         self.events.at(when, lambda: self._cycle(node, token))
 
     def _wake(self, node: Node) -> None:
-        if node.ready and node.step_at is None:
+        """A pod or subnet event: the node's next 5 s cycle must see it, even if it slept until a timer."""
+        if not node.ready:
+            return
+        wanted = node.next_cycle_after(self.world.now())
+        if node.step_at is None or node.step_at > wanted:
             self._catch_up_reconciles(node)
-            self._schedule_step(node, node.next_cycle_after(self.world.now()))
+            self._schedule_step(node, wanted)
 
     def _catch_up_reconciles(self, node: Node) -> None:
         """Account for the no-op reconciles a sleeping node skipped: they only moved last_pool_action."""

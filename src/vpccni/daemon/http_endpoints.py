@@ -20,7 +20,13 @@ log = logging.getLogger("vpccni.daemon.http")
 
 Response = tuple[int, str, bytes]
 Route = Callable[[str], Response]
-INTROSPECTION_PATHS = ("/v1/enis", "/v1/eni-configs", "/v1/networkutils-env-settings", "/v1/ipamd-env-settings")
+INTROSPECTION_PATHS = (
+    "/v1/enis",
+    "/v1/eni-configs",
+    "/v1/networkutils-env-settings",
+    "/v1/ipamd-env-settings",
+    "/v1/warm-pool",  # vpccni's: the warm-pool policy, its current target and why
+)
 
 
 class HttpEndpoint:

@@ -186,6 +186,7 @@ class Ipamd:
         views: dict[str, Callable[[], Any]] = {
             "/v1/enis": locked(snapshot.enis),
             "/v1/pods": locked(snapshot.pods),
+            "/v1/warm-pool": locked(snapshot.warm_pool),
             "/v1/eni-configs": lambda: node.eni_config.name if node.eni_config else "",
             "/v1/networkutils-env-settings": lambda: networkutils_env_settings(dict(options.env)),
             "/v1/ipamd-env-settings": lambda: snapshot.ipamd_env_settings(self.config),

@@ -50,6 +50,7 @@ SPECS: dict[str, tuple[str, str]] = {
     "awscni_ipamd_node_initialization_duration_seconds": ("histogram", "Engine construction and node init"),
     "awscni_connmark_backend": ("gauge", "The connmark backend in use"),
     "awscni_connmark_reconcile_total": ("counter", "Connmark setup and cleanup runs"),
+    "awscni_adaptive_warm_target": ("gauge", "vpccni: the adaptive warm pool's low watermark (free addresses)"),
     "awscni_build_info": ("gauge", "A metric with a constant '1' value labeled by version and goversion"),
 }
 

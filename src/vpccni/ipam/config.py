@@ -19,6 +19,8 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
+# "reference" reproduces the reference call for call; "adaptive" is vpccni's own (ipam/adaptive.py).
+WARM_POOL_POLICIES = ("reference", "adaptive")
 DEFAULT_BACKING_STORE = "/var/run/aws-node/ipam.json"
 KNOWN_VARIABLES = frozenset(
     {
@@ -48,6 +50,7 @@ KNOWN_VARIABLES = frozenset(
         "AWS_VPC_K8S_CNI_VETHPREFIX",
         "NETWORK_POLICY_ENFORCING_MODE",
         "VPC_CNI_VERSION",
+        "WARM_POOL_POLICY",
         # read by the daemon and the plugin rather than the engine
         "AWS_VPC_K8S_CNI_LOGLEVEL",
         "AWS_VPC_K8S_CNI_LOG_FILE",
@@ -92,12 +95,17 @@ class IpamConfig:
     external_snat: bool = False
     exclude_snat_cidrs: tuple[str, ...] = ()
     network_policy_mode: str = ""
+    warm_pool_policy: str = "reference"
     warnings: tuple[str, ...] = ()
 
     @property
     def defined(self) -> bool:
         """WARM_IP_TARGET or MINIMUM_IP_TARGET set: they override WARM_ENI_TARGET and WARM_PREFIX_TARGET."""
         return self.warm_ip_target != 0 or self.minimum_ip_target != 0
+
+    @property
+    def adaptive(self) -> bool:
+        return self.warm_pool_policy == "adaptive"
 
     @property
     def provisioning_disabled(self) -> bool:
@@ -148,6 +156,13 @@ class IpamConfig:
         mode = env.get("NETWORK_POLICY_ENFORCING_MODE", "")
         if mode and mode.lower() not in ("none", "strict", "standard"):
             raise ValueError(f"NETWORK_POLICY_ENFORCING_MODE={mode!r}: expected none, strict or standard")
+        policy = env.get("WARM_POOL_POLICY", "reference")
+        if policy not in WARM_POOL_POLICIES:
+            warnings.append(
+                f"WARM_POOL_POLICY={policy!r} is not one of {', '.join(WARM_POOL_POLICIES)}; "
+                "the default reference is used"
+            )
+            policy = "reference"
         for name in sorted(set(env) - KNOWN_VARIABLES):
             warnings.append(f"{name} is not an ipamd setting vpccni knows; ignored")
         return cls(
@@ -173,6 +188,7 @@ class IpamConfig:
                 c.strip() for c in env.get("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS", "").split(",") if c.strip()
             ),
             network_policy_mode=mode,
+            warm_pool_policy=policy,
             warnings=tuple(warnings),
         )
 

@@ -7,6 +7,7 @@ injected RNG, and reports metrics to an injected sink. Section numbers refer to 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from vpccni.cloud.errors import (
     eni_id_from_not_found,
 )
 from vpccni.cloud.records import InstanceMetadata, MetadataEni, NetworkInterface
-from vpccni.ipam import policy
+from vpccni.ipam import adaptive, policy
 from vpccni.ipam.checkpoint import CheckpointStore, MemoryCheckpointStore, StoreCheckpoint, parse
 from vpccni.ipam.config import EniConfig, IpamConfig, effective_max_eni
 from vpccni.ipam.datastore import Assignment, Cidr, Datastore, DatastoreError, Eni, IpamKey, PodMetadata, Stats
@@ -95,6 +96,10 @@ class NodeIpam:
         self.reconcile_cooldown: dict[str, float] = {}
         self.ds = Datastore(False, config.ip_cooldown_period, StoreCheckpoint(self.checkpoint_store))
         self.initialized = False
+        # WARM_POOL_POLICY=adaptive: what the node has seen, and the last decision (for metrics/introspection)
+        self.observed: adaptive.Observations | None = adaptive.Observations() if config.adaptive else None
+        self.adaptive_decision: adaptive.Decision | None = None
+        self._unserved: dict[str, float] = {}  # pods refused an address, so their retries count once
 
     # --- EC2 calls, counted like the reference ------------------------------------------------------
     def _ec2(self, action: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -175,7 +180,10 @@ class NodeIpam:
         self._report_limits()
         if not self.cfg.provisioning_disabled:
             stats = self.ds.stats(self.clock.now())
-            if self._pool_too_low(stats):
+            if self.observed is not None:
+                self.observed.prime(self.m, self.clock.now())
+                self._adaptive_cycle(during_init=True)
+            elif self._pool_too_low(stats):
                 self._increase(stats, during_init=True)
         self.initialized = True
 
@@ -323,6 +331,9 @@ class NodeIpam:
         """One pool-manager pass (§3.6)."""
         if self.cfg.provisioning_disabled:
             return
+        if self.observed is not None:
+            self._adaptive_cycle()
+            return
         stats = self.ds.stats(self.clock.now())
         scaled_down = False
         if self._pool_too_low(stats):
@@ -342,6 +353,145 @@ class NodeIpam:
         return any(
             not e.is_primary and not e.is_trunk and not e.is_efa and e.assigned == 0 for e in self.ds.enis.values()
         )
+
+    # --- the adaptive warm pool (WARM_POOL_POLICY=adaptive; decisions in ipam/adaptive.py) ----------
+    @staticmethod
+    def _demand_id(key: IpamKey, metadata: PodMetadata | None) -> str:
+        if metadata is not None and metadata.name:
+            return f"{metadata.namespace}/{metadata.name}"
+        return key.container_id
+
+    def _note_demand(self, key: IpamKey, metadata: PodMetadata | None) -> None:
+        """Count a pod's first request for an address; a refused pod's retries are the same demand."""
+        assert self.observed is not None
+        now = self.clock.now()
+        demand = self._demand_id(key, metadata)
+        if self._unserved.pop(demand, None) is not None:
+            return
+        for stale in [d for d, t in self._unserved.items() if now - t > adaptive.RATE_WINDOW]:
+            del self._unserved[stale]
+        self.observed.arrival(now, adaptive.refill_seconds(self.observed, not self._room_on_enis()))
+
+    def _room_on_enis(self) -> int:
+        """Addresses the attached ENIs can still take without a new ENI."""
+        unit = policy.PREFIX_SIZE if self.prefix_mode else 1
+        return sum(self.slots - len(e.cidrs) for e in self._candidates()) * unit
+
+    def _pool_view(self, stats: Stats) -> adaptive.PoolView:
+        return adaptive.PoolView(
+            now=self.clock.now(),
+            total=stats.total,
+            assigned=stats.assigned,
+            cooling=stats.cooldown,
+            room_on_enis=self._room_on_enis(),
+            eni_size=self.m,
+            max_pods=self.max_pods,
+            minimum_total=self.cfg.minimum_ip_target,
+            warm_floor=self.cfg.warm_ip_target,
+        )
+
+    def _adaptive_cycle(self, during_init: bool = False) -> None:
+        """One pool-manager pass under the adaptive policy: decide from a view of the pool, then act."""
+        obs = self.observed
+        assert obs is not None
+        now = self.clock.now()
+        stats = self.ds.stats(now)
+        view = self._pool_view(stats)
+        decision = adaptive.decide(view, obs)
+        may_release = self.last_decrease is None or now - self.last_decrease > DECREASE_INTERVAL
+        backoff = self.last_insufficient is not None and now - self.last_insufficient <= INSUFFICIENT_CIDR_BACKOFF
+        may_grow = not backoff and (view.room_on_enis > 0 or self._room_for_eni())
+        if ((decision.grow and may_grow) or (decision.release and may_release)) and obs.subnet_check_due(now):
+            self._read_subnet()  # only before acting: the read's rate stays bounded and its timing deterministic
+            decision = adaptive.decide(view, obs)
+        adaptive.note_surplus(obs, decision, view)
+        self.adaptive_decision = decision
+        self.metrics.set("awscni_adaptive_warm_target", decision.low)
+        if decision.grow > 0:
+            self._adaptive_grow(decision.grow, stats, during_init)
+        elif decision.release > 0 and may_release:
+            unit = policy.PREFIX_SIZE if self.prefix_mode else 1
+            if decision.release >= unit:
+                self._decrease(stats, over=decision.release // unit)
+                self.last_decrease = self.last_pool_action = self.clock.now()
+                obs.surplus_since = None
+        self._adaptive_free_enis()
+        self.report_gauges()
+
+    def _read_subnet(self) -> None:
+        """The primary subnet's free count, for the policy's subnet awareness (a bounded-rate describe)."""
+        assert self.observed is not None
+        try:
+            subnets = self._ec2("DescribeSubnets", self.ec2.describe_subnets, [self.primary_subnet])
+        except Ec2Error as exc:
+            log.info("adaptive pool: subnet %s not read: %s", self.primary_subnet, exc.code)
+            self.observed.subnet_checked_at = self.clock.now()
+            return
+        for subnet in subnets:
+            if subnet.subnet_id == self.primary_subnet:
+                capacity = ipaddress.IPv4Network(subnet.cidr_block).num_addresses - 5
+                self.observed.subnet(subnet.available_ip_address_count, capacity, self.clock.now())
+
+    def _adaptive_grow(self, addresses: int, stats: Stats, during_init: bool) -> None:
+        """Add `addresses`: top up ENIs with room, then create ENIs (a few per cycle for a large shortfall)."""
+        obs = self.observed
+        assert obs is not None
+        if self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable):
+            return
+        backoff_since = self.last_insufficient
+        if backoff_since is not None and self.clock.now() - backoff_since <= INSUFFICIENT_CIDR_BACKOFF:
+            return
+        remaining, created = addresses, 0
+        while remaining > 0:
+            cidrs = policy.ceil16(remaining) if self.prefix_mode else remaining
+            before, start = self.ds.total, self.clock.now()
+            try:
+                if self._add_to_existing(stats, want=cidrs):
+                    obs.latency("assign", self.clock.now() - start)
+                elif self._room_for_eni() and created < adaptive.MAX_ENIS_PER_CYCLE:
+                    created += 1
+                    if not self._alloc_eni(stats, size=min(cidrs, self.slots, self.ip_limit - 1)):
+                        break
+                    obs.latency("eni", self.clock.now() - start)
+                else:
+                    break
+            except InsufficientAddressesError:
+                self.last_insufficient = self.clock.now()
+                break
+            except Ec2Error as exc:
+                if during_init:
+                    raise IpamInitError(f"pre-scaling failed: {exc}") from exc
+                log.warning("adaptive increase failed: %s", exc)
+                break
+            got = self.ds.total - before
+            if got <= 0:
+                break
+            remaining -= got
+            obs.last_growth = self.last_pool_action = self.clock.now()
+            stats = self.ds.stats(self.clock.now())
+
+    def _adaptive_free_enis(self) -> None:
+        """Free ENIs that have held no address for ENI_IDLE_HOLD (at once when the subnet is nearly full)."""
+        obs = self.observed
+        assert obs is not None
+        if self.terminating or (self.unschedulable and not self.cfg.manage_enis_non_schedulable):
+            return
+        now = self.clock.now()
+        critical = adaptive.subnet_fraction(obs) < adaptive.SUBNET_CRITICAL
+        for eni in list(self.ds.enis.values()):
+            if eni.is_primary or eni.is_trunk or eni.is_efa or eni.cidrs:
+                obs.empty_since.pop(eni.eni_id, None)
+                continue
+            since = obs.empty_since.setdefault(eni.eni_id, now)
+            if now - eni.created_at < ENI_MIN_AGE or (now - since < adaptive.ENI_IDLE_HOLD and not critical):
+                continue
+            if obs.last_growth is not None and now - obs.last_growth < adaptive.SURPLUS_HOLD:
+                continue
+            del obs.empty_since[eni.eni_id]
+            self.ds.remove_eni(eni.eni_id)
+            self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), eni=eni.eni_id)
+            self._free_eni_in_ec2(eni.eni_id)
+            return  # one ENI per cycle, as the reference frees them
 
     def _increase(self, stats: Stats, during_init: bool = False) -> None:
         """§3.7."""
@@ -381,11 +531,15 @@ class NodeIpam:
             and len(e.cidrs) < self.slots
         ]
 
-    def _add_to_existing(self, stats: Stats) -> bool:
-        """Top up the first ENI with room; True when one ENI got addresses or prefixes."""
-        if self.prefix_mode:
+    def _add_to_existing(self, stats: Stats, want: int | None = None) -> bool:
+        """Top up the first ENI with room; True when one ENI got addresses or prefixes.
+
+        `want` (CIDRs: addresses, or prefixes in PD mode) comes from the adaptive policy; without it the
+        reference's policy decides.
+        """
+        if want is None and self.prefix_mode:
             want = policy.prefixes_wanted(stats, self.cfg)
-        else:
+        elif want is None:
             if self.cfg.defined and policy.target_state(stats, self.cfg, False).short == 0:
                 return False
             want = policy.addresses_wanted(stats, self.cfg, self.m)
@@ -464,8 +618,10 @@ class NodeIpam:
             return True
         return f"{prefix}{self.cfg.cluster_name}" in tags
 
-    def _alloc_eni(self, stats: Stats) -> bool:
-        size = policy.new_eni_size(stats, self.cfg, self.prefix_mode, self.m, self.p, self.ip_limit)
+    def _alloc_eni(self, stats: Stats, size: int | None = None) -> bool:
+        """Create, attach and set up one ENI with `size` CIDRs (the reference's size when not given)."""
+        if size is None:
+            size = policy.new_eni_size(stats, self.cfg, self.prefix_mode, self.m, self.p, self.ip_limit)
         if size <= 0:
             return False
         groups = self.primary_groups
@@ -564,8 +720,10 @@ class NodeIpam:
         return None
 
     # --- decrease and ENI free (§3.8, §3.9, §11.3) ----------------------------------------------
-    def _decrease(self, stats: Stats) -> None:
-        over = policy.release_count(stats, self.cfg, self.prefix_mode)
+    def _decrease(self, stats: Stats, over: int | None = None) -> None:
+        """Release `over` free CIDRs from the last ENIs (the reference's count when not given)."""
+        if over is None:
+            over = policy.release_count(stats, self.cfg, self.prefix_mode)
         now = self.clock.now()
         for eni in reversed(self.ds.ordered_enis()):
             if over <= 0:
@@ -670,6 +828,8 @@ class NodeIpam:
             times.append(self.last_decrease + DECREASE_INTERVAL + 1e-6)  # and the decrease test is ">"
         times += [e.created_at + ENI_MIN_AGE for e in self.ds.enis.values() if not e.is_primary]
         times += [t + RECONCILE_COOLDOWN for t in self.reconcile_cooldown.values()]
+        if self.observed is not None:
+            times += adaptive.timers(self.observed, now)
         future = [t for t in times if t is not None and t > now]
         return min(future) if future else None
 
@@ -758,10 +918,14 @@ class NodeIpam:
 
     # --- pods (§7.3, §7.4) --------------------------------------------------------------------------
     def assign_pod(self, key: IpamKey, metadata: PodMetadata | None = None) -> Assignment:
+        if self.observed is not None:
+            self._note_demand(key, metadata)
         try:
             result = self.ds.assign(key, metadata or PodMetadata(), self.clock.now())
         except DatastoreError:
             self.metrics.inc("awscni_no_available_ip_addresses")
+            if self.observed is not None:
+                self._unserved[self._demand_id(key, metadata)] = self.clock.now()
             raise
         found = self.ds.lookup(key)
         if found is not None:

@@ -92,6 +92,28 @@ def pods(node: NodeIpam) -> list[dict[str, Any]]:
     return out
 
 
+def warm_pool(node: NodeIpam) -> dict[str, Any]:
+    """`/v1/warm-pool` (vpccni's): the policy in force and, for the adaptive one, its target and reason."""
+    out: dict[str, Any] = {
+        "policy": node.cfg.warm_pool_policy,
+        "TotalIPs": node.ds.total,
+        "AssignedIPs": node.ds.assigned,
+    }
+    decision, observed = node.adaptive_decision, node.observed
+    if decision is not None and observed is not None:
+        out.update(
+            {
+                "target": decision.low,
+                "fill": decision.fill,
+                "reason": decision.reason,
+                "assignLatencySeconds": round(observed.assign_latency, 3),
+                "eniLatencySeconds": round(observed.eni_latency, 3),
+                "subnetFree": observed.subnet_free,
+            }
+        )
+    return out
+
+
 def ipamd_env_settings(config: IpamConfig) -> dict[str, Any]:
     """`/v1/ipamd-env-settings`."""
     return {

@@ -1,0 +1,248 @@
+"""The adaptive warm pool (`WARM_POOL_POLICY=adaptive`): vpccni's own policy, beside the reference's.
+
+Why: the reference sizes the pool with static numbers (a whole spare ENI by default, or a guessed
+WARM_IP_TARGET), which either hoards a shared subnet or makes pods wait and EC2 throttle. This policy
+sizes the pool from what the node itself observes:
+
+- demand over the time a refill really takes: the busiest `refill`-long window of recent pod address
+  requests (decaying, so a burst that stops recurring is forgotten) and the Poisson bound of the recent
+  arrival rate, where `refill` = the pool loop's period + the observed EC2 latency (an assign on an
+  attached ENI, or create + attach + metadata when no ENI has room);
+- periodic bursts it has seen (job schedules): with a stable period, the burst's size is brought in
+  shortly before the next one instead of being held through the gap;
+- hysteresis: growth goes to a fill level above the low watermark (fewer, larger EC2 calls), a surplus
+  is released only after it has persisted for `SURPLUS_HOLD`, and never within `SURPLUS_HOLD` of a
+  growth, so there is no assign/unassign ping-pong and no create/delete ENI cycle;
+- the subnet: as its free count (DescribeSubnets, at most once per `SUBNET_CHECK_INTERVAL`) nears
+  exhaustion the targets shrink and a surplus is released at once, so a shared subnet is shared.
+
+MINIMUM_IP_TARGET stays a floor on the addresses held, WARM_IP_TARGET (when set) a floor on the low
+watermark; max pods and the ENI/address limits are the engine's, as for the reference policy. Every
+function here is pure or a small bounded record fed by the engine on its injected clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+CYCLE = 5.0  # the pool loop's period (ipamd spec §5.4): a shortfall is seen at the next cycle at worst
+PRIOR_ASSIGN_LATENCY = 0.5  # seconds, until an AssignPrivateIpAddresses on an attached ENI is observed
+PRIOR_ENI_LATENCY = 3.0  # seconds, until a create + attach + metadata wait is observed
+LATENCY_WEIGHT = 0.3  # exponential moving average weight of a new latency observation
+RATE_WINDOW = 600.0  # arrivals counted for the sustained rate
+PEAK_HALF_LIFE = 1800.0  # a burst's weight in the low watermark halves every 30 minutes
+BATCH_HORIZON = 120.0  # a growth also covers this much sustained demand (fewer calls)
+SURPLUS_HOLD = 300.0  # a surplus must last this long, and no growth this recently, before release
+ENI_IDLE_HOLD = 900.0  # an ENI holding nothing this long may be freed
+BURST_GAP = 30.0  # arrivals closer than this belong to one burst
+BURST_MIN = 3  # arrivals making a burst
+PERIOD_TOLERANCE = 0.1  # burst intervals within 10 % of each other make a schedule
+SUBNET_CHECK_INTERVAL = 120.0  # at most one DescribeSubnets per node per 2 minutes
+SUBNET_PRESSURE = 0.2  # below this free fraction of the subnet, targets shrink proportionally
+SUBNET_FLOOR_FACTOR = 0.25  # ... down to this fraction of themselves
+SUBNET_CRITICAL = 0.05  # below this free fraction a surplus is released without waiting
+MAX_ENIS_PER_CYCLE = 3  # ENIs one cycle may create for a large shortfall
+
+
+@dataclass
+class Burst:
+    start: float
+    last: float
+    size: int
+
+
+@dataclass
+class Observations:
+    """What the engine has seen on this node; bounded, so a long-running daemon stays flat."""
+
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    peak: float = 0.0  # busiest refill-long window, decayed
+    peak_at: float = 0.0
+    bursts: deque[Burst] = field(default_factory=lambda: deque(maxlen=8))
+    assign_latency: float = PRIOR_ASSIGN_LATENCY
+    eni_latency: float = PRIOR_ENI_LATENCY
+    subnet_free: int | None = None
+    subnet_capacity: int | None = None
+    subnet_checked_at: float | None = None
+    surplus_since: float | None = None
+    last_growth: float | None = None
+    empty_since: dict[str, float] = field(default_factory=dict)
+
+    def prime(self, eni_size: int, now: float) -> None:
+        """Before any pod is seen: expect half an ENI's worth, at most half a /28 (a new node's pods come at once)."""
+        self.peak, self.peak_at = min(eni_size, 16) / 2, now
+
+    def arrival(self, now: float, refill: float) -> None:
+        """A pod asked for an address (served or not): demand, whatever the pool held."""
+        self.arrivals.append(now)
+        while self.arrivals and self.arrivals[0] < now - max(RATE_WINDOW, refill):
+            self.arrivals.popleft()
+        in_window = 0
+        for t in reversed(self.arrivals):
+            if t <= now - refill:
+                break
+            in_window += 1
+        decayed = decay(self.peak, now - self.peak_at)
+        if in_window >= decayed:
+            self.peak, self.peak_at = float(in_window), now
+        burst = self.bursts[-1] if self.bursts else None
+        if burst is not None and now - burst.last <= BURST_GAP:
+            burst.last, burst.size = now, burst.size + 1
+        else:
+            self.bursts.append(Burst(now, now, 1))
+
+    def latency(self, kind: str, seconds: float) -> None:
+        if kind == "assign":
+            self.assign_latency += LATENCY_WEIGHT * (seconds - self.assign_latency)
+        else:
+            self.eni_latency += LATENCY_WEIGHT * (seconds - self.eni_latency)
+
+    def subnet(self, free: int, capacity: int, now: float) -> None:
+        self.subnet_free, self.subnet_capacity, self.subnet_checked_at = free, capacity, now
+
+    def subnet_check_due(self, now: float) -> bool:
+        """Read the subnet every SUBNET_CHECK_INTERVAL, four times as often once it is under pressure."""
+        if self.subnet_checked_at is None:
+            return True
+        interval = SUBNET_CHECK_INTERVAL / 4 if subnet_pressure(self) < 1.0 else SUBNET_CHECK_INTERVAL
+        return now - self.subnet_checked_at >= interval
+
+
+def decay(value: float, elapsed: float) -> float:
+    return value * 0.5 ** (max(elapsed, 0.0) / PEAK_HALF_LIFE)
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """The node's pool as the decision sees it; addresses throughout (prefix mode converts)."""
+
+    now: float
+    total: int  # addresses held for pods
+    assigned: int
+    cooling: int  # free but in their cooldown: not usable yet
+    room_on_enis: int  # addresses the attached ENIs can still take without a new ENI
+    eni_size: int  # addresses one ENI holds for pods (M)
+    max_pods: int
+    minimum_total: int  # MINIMUM_IP_TARGET
+    warm_floor: int  # WARM_IP_TARGET
+
+    @property
+    def usable(self) -> int:
+        return self.total - self.assigned - self.cooling
+
+
+@dataclass(frozen=True)
+class Decision:
+    low: int  # grow when fewer usable free addresses than this
+    fill: int  # a growth brings the usable free addresses up to this
+    grow: int  # addresses to add now
+    release: int  # addresses to give back now
+    reason: str
+
+
+def refill_seconds(obs: Observations, needs_eni: bool) -> float:
+    """How long a shortfall takes to be refilled: the cycle it waits for plus the EC2 work."""
+    return CYCLE + (obs.eni_latency if needs_eni else obs.assign_latency)
+
+
+def next_burst(obs: Observations, now: float) -> tuple[float, int] | None:
+    """(start, size) of the next burst when the last ones came on a stable period, else None."""
+    done = [b for b in obs.bursts if b.size >= BURST_MIN and now - b.last > BURST_GAP]
+    if len(done) < 3:
+        return None
+    intervals = [b.start - a.start for a, b in zip(done[-3:], done[-2:], strict=False)]
+    period = sum(intervals) / len(intervals)
+    if period <= 0 or any(abs(i - period) > PERIOD_TOLERANCE * period for i in intervals):
+        return None
+    start = done[-1].start + period
+    while start < now - BURST_GAP:  # a missed beat: the schedule goes on
+        start += period
+    return start, max(b.size for b in done[-3:])
+
+
+def decide(view: PoolView, obs: Observations) -> Decision:
+    """The adaptive pool's decision for one cycle."""
+    now = view.now
+    needs_eni = view.room_on_enis <= 0
+    refill = refill_seconds(obs, needs_eni)
+    # over the whole window even on a young node: a single burst is the peak's business, not a rate
+    rate = sum(1 for t in obs.arrivals if t > now - RATE_WINDOW) / RATE_WINDOW
+    poisson = rate * refill
+    low_f = max(decay(obs.peak, now - obs.peak_at), poisson + 3 * math.sqrt(poisson), 1.0)
+    reason = "recent peak" if low_f == decay(obs.peak, now - obs.peak_at) and obs.peak else "arrival rate"
+    schedule = next_burst(obs, now)
+    if schedule is not None:
+        start, size = schedule
+        lead = refill + 2 * CYCLE
+        if start - lead <= now <= start + BURST_GAP:
+            low_f = max(low_f, float(size + 1))
+            reason = f"periodic burst of {size} due at {start:.0f}"
+    low = max(math.ceil(low_f - 1e-9), view.warm_floor, 1)
+    batch = max(math.ceil(rate * BATCH_HORIZON), math.ceil(low / 2))
+    fill = low + batch
+    pressure = subnet_pressure(obs)
+    if pressure < 1.0:
+        low = max(math.ceil(low * pressure), view.warm_floor, 1)
+        fill = max(math.ceil(fill * pressure), low)
+        reason += f"; subnet {obs.subnet_free} free: targets x{pressure:.2f}"
+    headroom = max(view.max_pods - view.total, 0)
+    grow = 0
+    if view.usable < low or view.total < view.minimum_total:
+        grow = min(max(fill - view.usable, view.minimum_total - view.total), headroom)
+    release = 0
+    surplus = min(view.usable - fill, view.total - view.minimum_total)
+    if surplus > 0 and grow == 0:
+        critical = subnet_fraction(obs) < SUBNET_CRITICAL
+        held = obs.surplus_since is not None and now - obs.surplus_since >= SURPLUS_HOLD
+        calm = obs.last_growth is None or now - obs.last_growth >= SURPLUS_HOLD
+        burst_soon = schedule is not None and schedule[0] - now <= SURPLUS_HOLD + refill + 2 * CYCLE
+        if critical or (held and calm and not burst_soon):
+            release = surplus
+    return Decision(low, fill, grow, release, reason)
+
+
+def subnet_fraction(obs: Observations) -> float:
+    """The subnet's free fraction as last read (1.0 before the first read)."""
+    if obs.subnet_free is None or not obs.subnet_capacity:
+        return 1.0
+    return obs.subnet_free / obs.subnet_capacity
+
+
+def subnet_pressure(obs: Observations) -> float:
+    """1.0 with room in the subnet, shrinking linearly to SUBNET_FLOOR_FACTOR as it nears exhaustion."""
+    fraction = subnet_fraction(obs)
+    if fraction >= SUBNET_PRESSURE:
+        return 1.0
+    return max(fraction / SUBNET_PRESSURE, SUBNET_FLOOR_FACTOR)
+
+
+def note_surplus(obs: Observations, decision: Decision, view: PoolView) -> None:
+    """Track how long the pool has held more than its fill level (the hysteresis clock)."""
+    if view.usable > decision.fill and view.total > view.minimum_total:
+        if obs.surplus_since is None:
+            obs.surplus_since = view.now
+    else:
+        obs.surplus_since = None
+
+
+def timers(obs: Observations, now: float) -> list[float]:
+    """Instants at which a cycle could decide differently with nothing else happening."""
+    out = []
+    if obs.surplus_since is not None:
+        out.append(obs.surplus_since + SURPLUS_HOLD + 1e-6)
+    if obs.last_growth is not None:
+        out.append(obs.last_growth + SURPLUS_HOLD + 1e-6)
+    out += [since + ENI_IDLE_HOLD + 1e-6 for since in obs.empty_since.values()]
+    schedule = next_burst(obs, now)
+    if schedule is not None:
+        out.append(schedule[0] - refill_seconds(obs, True) - 2 * CYCLE)
+    current = decay(obs.peak, now - obs.peak_at)
+    step = math.ceil(current - 1e-9) - 1  # the decaying peak lowers the targets when it crosses this
+    if step >= 1:
+        out.append(obs.peak_at + PEAK_HALF_LIFE * math.log2(obs.peak / step) + 1e-6)
+    window = next((t for t in obs.arrivals if t > now - RATE_WINDOW), None)
+    if window is not None:  # the rate falls when this arrival leaves the window
+        out.append(window + RATE_WINDOW + 1e-6)
+    return out

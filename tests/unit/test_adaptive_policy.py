@@ -1,0 +1,138 @@
+"""The adaptive warm pool's pure decisions (ipam/adaptive.py), with exact numbers."""
+
+from __future__ import annotations
+
+import math
+
+from vpccni.ipam import adaptive
+from vpccni.ipam.adaptive import Observations, PoolView, decide
+from vpccni.ipam.config import IpamConfig
+
+
+def view(now: float = 1000.0, total: int = 10, assigned: int = 5, **kw: int) -> PoolView:
+    base = dict(cooling=0, room_on_enis=20, eni_size=14, max_pods=58, minimum_total=0, warm_floor=0)
+    base.update(kw)
+    return PoolView(now=now, total=total, assigned=assigned, **base)
+
+
+def test_unknown_policy_falls_back_to_reference_with_a_warning() -> None:
+    cfg = IpamConfig.from_env({"WARM_POOL_POLICY": "smart"})
+    assert cfg.warm_pool_policy == "reference" and not cfg.adaptive
+    assert any("WARM_POOL_POLICY='smart'" in w for w in cfg.warnings)
+    assert IpamConfig.from_env({"WARM_POOL_POLICY": "adaptive"}).adaptive
+    assert IpamConfig.from_env({}).warm_pool_policy == "reference"
+
+
+def test_primed_node_expects_half_an_eni() -> None:
+    obs = Observations()
+    obs.prime(14, 0.0)
+    d = decide(view(now=0.0, total=0, assigned=0), obs)
+    # low = ceil(7), batch = ceil(7 / 2) = 4 → fill 11; an empty pool grows to it
+    assert (d.low, d.fill, d.grow, d.release) == (7, 11, 11, 0)
+
+
+def test_the_prior_decays_with_the_half_life() -> None:
+    obs = Observations()
+    obs.prime(14, 0.0)
+    d = decide(view(now=adaptive.PEAK_HALF_LIFE, total=11, assigned=0), obs)
+    assert (d.low, d.fill) == (4, 6)  # 7 halves to 3.5 → 4, batch 2
+
+
+def test_a_burst_sets_the_low_watermark() -> None:
+    obs = Observations()
+    for _ in range(9):
+        obs.arrival(100.0, refill=5.5)
+    d = decide(view(now=101.0, total=9, assigned=9), obs)
+    # 9 / 600 s is no rate to speak of: the peak sets low, the batch is half of it
+    assert (d.low, d.fill, d.grow) == (9, 14, 14) and "peak" in d.reason
+
+
+def test_poisson_rate_bound() -> None:
+    obs = Observations()
+    for i in range(60):  # one arrival every 10 s for 10 minutes: 0.1/s
+        obs.arrival(i * 10.0 + 5, refill=5.5)
+    obs.peak = 0.0
+    d = decide(view(now=600.0, total=10, assigned=9), obs)
+    lam = 0.1 * adaptive.refill_seconds(obs, False)
+    assert d.low == math.ceil(lam + 3 * math.sqrt(lam))
+    assert d.fill == d.low + math.ceil(0.1 * adaptive.BATCH_HORIZON)
+
+
+def test_periodic_bursts_are_anticipated() -> None:
+    obs = Observations()
+    for start in (0.0, 900.0, 1800.0):
+        for k in range(10):
+            obs.arrival(start + k, refill=5.5)
+    obs.peak = 0.0  # leave only the schedule
+    assert adaptive.next_burst(obs, 2000.0) == (2700.0, 10)
+    quiet = decide(view(now=2000.0, total=4, assigned=0), obs)
+    assert quiet.low < 11
+    due = decide(view(now=2690.0, total=4, assigned=0), obs)
+    assert due.low == 11 and "periodic burst" in due.reason
+
+
+def test_irregular_bursts_make_no_schedule() -> None:
+    obs = Observations()
+    for start in (0.0, 500.0, 1800.0):
+        for k in range(5):
+            obs.arrival(start + k, refill=5.5)
+    assert adaptive.next_burst(obs, 2000.0) is None
+
+
+def test_surplus_is_released_only_after_the_hold() -> None:
+    obs = Observations()
+    first = decide(view(now=1000.0, total=30, assigned=2), obs)
+    assert first.release == 0
+    adaptive.note_surplus(obs, first, view(now=1000.0, total=30, assigned=2))
+    assert obs.surplus_since == 1000.0
+    early = decide(view(now=1000.0 + adaptive.SURPLUS_HOLD - 1, total=30, assigned=2), obs)
+    assert early.release == 0
+    held = decide(view(now=1000.0 + adaptive.SURPLUS_HOLD, total=30, assigned=2), obs)
+    assert held.release == 28 - held.fill
+
+
+def test_no_release_soon_after_growth() -> None:
+    obs = Observations(surplus_since=0.0, last_growth=900.0)
+    d = decide(view(now=1000.0, total=30, assigned=2), obs)
+    assert d.release == 0
+
+
+def test_minimum_ip_target_is_a_floor() -> None:
+    obs = Observations(surplus_since=0.0)
+    grow = decide(view(total=4, assigned=0, minimum_total=10), obs)
+    assert grow.grow == 6
+    kept = decide(view(total=12, assigned=0, minimum_total=10), obs)
+    assert kept.release == 2
+
+
+def test_growth_never_passes_max_pods() -> None:
+    obs = Observations()
+    obs.prime(14, 1000.0)
+    d = decide(view(total=56, assigned=56, max_pods=58), obs)
+    assert d.grow == 2
+
+
+def test_subnet_pressure_shrinks_targets_and_releases_at_once() -> None:
+    obs = Observations()
+    obs.prime(14, 1000.0)
+    roomy = decide(view(total=0, assigned=0), obs)
+    obs.subnet(free=25, capacity=251, now=1000.0)  # 10 % free: targets halved
+    tight = decide(view(total=0, assigned=0), obs)
+    assert (roomy.low, roomy.fill) == (7, 11) and (tight.low, tight.fill) == (4, 6)
+    obs.subnet(free=5, capacity=251, now=1000.0)  # 2 %: critical, no hold
+    critical = decide(view(total=12, assigned=0), obs)
+    assert critical.release == 12 - critical.fill
+
+
+def test_timers_cover_the_hold_and_the_schedule() -> None:
+    obs = Observations(surplus_since=100.0, last_growth=50.0)
+    times = adaptive.timers(obs, 200.0)
+    assert min(times) == 50.0 + adaptive.SURPLUS_HOLD + 1e-6  # the growth's calm ends first
+    assert 100.0 + adaptive.SURPLUS_HOLD + 1e-6 in times
+
+
+def test_timers_know_when_the_decaying_peak_lowers_the_target() -> None:
+    obs = Observations(peak=8.0, peak_at=0.0)
+    (when,) = [t for t in adaptive.timers(obs, 10.0)]
+    assert math.isclose(when, adaptive.PEAK_HALF_LIFE * math.log2(8 / 7), abs_tol=1e-5)
+    assert math.ceil(adaptive.decay(8.0, when) - 1e-9) == 7
