@@ -79,18 +79,20 @@ class Advice:
     options: AdviseOptions
     groups: dict[str, GroupAdvice]
     default: Evaluation
-    joint: Evaluation
-    single: tuple[Candidate, Evaluation] | None
+    joint: Evaluation  # the recommended settings, all groups together (the confirming run)
+    single: tuple[Candidate, Evaluation] | None  # one setting for every group, when the picks differ
+    chosen: dict[str, Candidate]  # the recommended setting per group
     forecast: dict[str, SubnetForecast]
     apply: dict[str, str]
     series: dict[str, dict[str, Any]]  # "default" / "recommended": the first seed's time series
     runs: int = 0
     cached: int = 0
     seeds: list[int] = field(default_factory=list)
+    unified: bool = False  # one setting for every group beat the groups' own picks together
 
     @property
     def picks(self) -> dict[str, Candidate]:
-        return {name: g.pick[0] for name, g in self.groups.items()}
+        return dict(self.chosen)
 
     @property
     def feasible(self) -> bool:
@@ -115,7 +117,7 @@ class Advice:
         groups = {}
         for name, advice in self.groups.items():
             groups[name] = {
-                "recommended": {"settings": advice.pick[0].env, "metrics": self.joint.metrics},
+                "recommended": {"settings": self.chosen[name].env, "metrics": self.joint.metrics},
                 "default": {"metrics": self.default.metrics},
                 "pareto": [{"settings": c.env, "metrics": e.metrics} for c, e in advice.front],
                 "feasible": advice.any_feasible and self.joint.feasible,
@@ -192,9 +194,15 @@ def advise(scenario: Scenario, options: AdviseOptions, runner: SweepRunner) -> A
     )
     joint_eval = evaluate(joint_records, options.max_wait)
     single: tuple[Candidate, Evaluation] | None = None
+    unified = False
     if singles:
         single_scored = [(c, evaluate(r, options.max_wait)) for c, r in zip(singles, single_records, strict=True)]
         single = pareto.recommend(single_scored) or pareto.closest(single_scored)
+        if pareto.rank(single[1]) <= pareto.rank(joint_eval):  # as good with one DaemonSet: simpler wins
+            records = single_records[singles.index(single[0])]
+            picks = dict.fromkeys(groups, single[0])
+            joint_doc, joint_records, joint_eval = with_settings(base, picks), records, single[1]
+            single, unified = None, True
 
     subnets = [s.name for s in base.subnets]
     points = search_dry_points(
@@ -227,6 +235,8 @@ def advise(scenario: Scenario, options: AdviseOptions, runner: SweepRunner) -> A
         default=default_eval,
         joint=joint_eval,
         single=single,
+        chosen=picks,
+        unified=unified,
         forecast=forecast,
         apply=snippets(picks, single_setting),
         series={"default": default_records[0]["series"], "recommended": joint_records[0]["series"]},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from vpccni.advise.objectives import CONSTRAINTS, Evaluation
+from vpccni.advise.objectives import CONSTRAINTS, WAIT, Evaluation
 from vpccni.advise.space import Candidate
 
 Scored = tuple[Candidate, Evaluation]
@@ -35,17 +35,21 @@ def recommend(scored: Sequence[Scored]) -> Scored | None:
 
 
 def closest(scored: Sequence[Scored]) -> Scored:
-    """When nothing is feasible: the candidate breaking the fewest constraints (then as `recommend`)."""
-    return min(
-        enumerate(scored),
-        key=lambda item: (
-            len(item[1][1].violations),
-            item[1][1].objectives[0],
-            item[1][1].objectives[2],
-            item[1][1].objectives[1],
-            item[0],
-        ),
-    )[1]
+    """When nothing is feasible: the candidate breaking the fewest constraints, then (when the wait is one
+    of them) the shortest wait, then as `recommend`."""
+
+    def distance(item: tuple[int, Scored]) -> tuple[int, float, float, float, int]:
+        index, (_, evaluation) = item
+        idle, wait, calls = evaluation.objectives
+        return (len(evaluation.violations), wait if WAIT in evaluation.violations else 0.0, idle, calls, index)
+
+    return min(enumerate(scored), key=distance)[1]
+
+
+def rank(evaluation: Evaluation) -> tuple[int, float, float, float]:
+    """Fewer broken constraints first, then as `recommend`: to compare the joint pick with one setting."""
+    idle, wait, calls = evaluation.objectives
+    return (len(evaluation.violations), idle, calls, wait)
 
 
 def binding_constraint(scored: Sequence[Scored]) -> str | None:

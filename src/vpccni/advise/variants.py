@@ -44,10 +44,8 @@ def scaled(document: Document, factor: float) -> Document:
             action = {**action, "scale": {**action["scale"], "replicas": _times(action["scale"]["replicas"], factor)}}
         actions.append(action)
     out["actions"] = actions
-    if "jobs" in document:
-        out["jobs"] = [{**j, "pods": _times(j["pods"], factor)} for j in document["jobs"]]
-    if "arrivals" in document:
-        out["arrivals"] = [{**a, "rate_per_minute": a["rate_per_minute"] * factor} for a in document["arrivals"]]
+    out["jobs"] = [{**j, "pods": max(1, _times(j["pods"], factor))} for j in document["jobs"]]  # a burst has ≥ 1
+    out["arrivals"] = [{**a, "rate_per_minute": a["rate_per_minute"] * factor} for a in document["arrivals"]]
     return out
 
 
