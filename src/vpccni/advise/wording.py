@@ -5,6 +5,7 @@ from __future__ import annotations
 from vpccni.advise.objectives import EXHAUSTION, NO_ADDRESS, THROTTLING, WAIT
 
 CUSTOM_NETWORKING_CIDR = "100.64.0.0/16"
+SHORT = {EXHAUSTION: "subnet exhausted", NO_ADDRESS: "pods without address", THROTTLING: "throttled", WAIT: "slow"}
 
 
 def percent_change(before: float, after: float) -> str:

@@ -134,7 +134,7 @@ def advise_cmd(
 
 def _print(advice: Any) -> None:
     from vpccni.advise.advisor import TOP_MULTIPLE
-    from vpccni.advise.wording import dry_sentence, lift
+    from vpccni.advise.wording import SHORT, dry_sentence, lift
 
     console.print(
         f"[bold]vpccni advise[/] {advice.scenario}: {advice.runs} runs simulated, {advice.cached} from the cache "
@@ -143,25 +143,28 @@ def _print(advice: Any) -> None:
     )
     picks = advice.picks
     for name, group in advice.groups.items():
-        front = {c for c, _ in group.front}
+        front = [c for c, _ in group.front]
+        shown = [(c, e) for c, e in group.scored if c.is_default or c in front or c == picks[name]]
         table = Table(title=f"node group {name} ({group.instance_type}, ~{group.pods_per_node} pods per node)")
-        for column in ("", "settings", "idle IPs", "p99 wait s", "EC2 mutating", "constraints broken"):
-            table.add_column(
-                column, justify="right" if column in ("idle IPs", "p99 wait s", "EC2 mutating") else "left"
-            )
-        for candidate, evaluation in group.scored:
+        table.add_column("")
+        table.add_column("settings", overflow="fold", ratio=3)
+        for column in ("idle IPs", "p99 wait s", "EC2 calls"):
+            table.add_column(column, justify="right")
+        table.add_column("broken", overflow="fold", ratio=2)
+        for candidate, evaluation in shown:
             mark = "→" if candidate == picks[name] else ("★" if candidate in front else "")
             idle, wait, calls = evaluation.objectives
-            table.add_row(
-                mark,
-                candidate.label,
-                f"{idle:.1f}",
-                f"{wait:.1f}",
-                f"{calls:.0f}",
-                ", ".join(evaluation.violations) or "none",
-            )
+            broken = ", ".join(SHORT[v] for v in evaluation.violations) or "none"
+            table.add_row(mark, candidate.label, f"{idle:.1f}", f"{wait:.1f}", f"{calls:.0f}", broken)
         console.print(table)
-        console.print("  → recommended   ★ on the Pareto front", style="dim")
+        others = len(group.scored) - len(shown)
+        infeasible = sum(1 for c, e in group.scored if not e.feasible and (c, e) not in shown)
+        console.print(
+            f"  → recommended  ★ Pareto front; {others} more candidates not shown "
+            f"({infeasible} break a constraint, {others - infeasible} dominated: all in --report)",
+            style="dim",
+            highlight=False,
+        )
     nitro = all(g.supports_prefix_delegation for g in advice.groups.values())
     smallest_prefix = min((f.prefix_length_for_growth for f in advice.forecast.values()), default=None)
     if advice.feasible:
