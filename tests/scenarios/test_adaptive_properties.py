@@ -148,7 +148,7 @@ def test_reference_policy_keeps_no_observations() -> None:
     assert "awscni_adaptive_warm_target" not in ipam.metrics.gauges  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("name", ["two-nodes-100-pods", "scale-out", "shared-subnet-exhaustion", "prefix-delegation"])
+@pytest.mark.parametrize("name", ["two-nodes-100-pods", "scale-out", "scale-in-blocked", "prefix-delegation"])
 def test_adaptive_gives_the_same_results_with_idle_nodes_asleep(name: str) -> None:
     """The simulator may skip a node's cycles only because the engine names every instant a decision could change
     (`next_timer`), the adaptive policy's decaying peak and rate window included; a pod event wakes a node

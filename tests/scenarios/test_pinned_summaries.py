@@ -17,7 +17,8 @@ import pytest
 from vpccni.cluster import ClusterSimulation, load_scenario
 
 ROOT = Path(__file__).parents[2]
-PINNED: dict[str, dict[str, Any]] = json.loads((Path(__file__).parent / "fixtures" / "pinned_summaries.json").read_text())
+FIXTURE = Path(__file__).parent / "fixtures" / "pinned_summaries.json"
+PINNED: dict[str, dict[str, Any]] = json.loads(FIXTURE.read_text())
 
 
 def test_every_shipped_run_is_pinned() -> None:

@@ -27,15 +27,15 @@ def test_primed_node_expects_half_an_eni() -> None:
     obs = Observations()
     obs.prime(14, 0.0)
     d = decide(view(now=0.0, total=0, assigned=0), obs)
-    # low = ceil(7), batch = ceil(7 / 2) = 4 → fill 11; an empty pool grows to it
-    assert (d.low, d.fill, d.grow, d.release) == (7, 11, 11, 0)
+    # low = ceil(7); the batch is at least half an ENI (7) → fill 14; an empty pool grows to it
+    assert (d.low, d.fill, d.grow, d.release) == (7, 14, 14, 0)
 
 
 def test_the_prior_decays_with_the_half_life() -> None:
     obs = Observations()
     obs.prime(14, 0.0)
     d = decide(view(now=adaptive.PEAK_HALF_LIFE, total=11, assigned=0), obs)
-    assert (d.low, d.fill) == (4, 6)  # 7 halves to 3.5 → 4, batch 2
+    assert (d.low, d.fill) == (4, 11)  # 7 halves to 3.5 → 4, batch half an ENI
 
 
 def test_a_burst_sets_the_low_watermark() -> None:
@@ -43,8 +43,8 @@ def test_a_burst_sets_the_low_watermark() -> None:
     for _ in range(9):
         obs.arrival(100.0, refill=5.5)
     d = decide(view(now=101.0, total=9, assigned=9), obs)
-    # 9 / 600 s is no rate to speak of: the peak sets low, the batch is half of it
-    assert (d.low, d.fill, d.grow) == (9, 14, 14) and "peak" in d.reason
+    # 9 / 600 s is no rate to speak of: the peak sets low, the batch is half an ENI
+    assert (d.low, d.fill, d.grow) == (9, 16, 16) and "peak" in d.reason
 
 
 def test_poisson_rate_bound() -> None:
@@ -99,10 +99,10 @@ def test_no_release_soon_after_growth() -> None:
 
 def test_minimum_ip_target_is_a_floor() -> None:
     obs = Observations(surplus_since=0.0)
-    grow = decide(view(total=4, assigned=0, minimum_total=10), obs)
+    grow = decide(view(total=4, assigned=0, minimum_total=10, eni_size=4), obs)
     assert grow.grow == 6
-    kept = decide(view(total=12, assigned=0, minimum_total=10), obs)
-    assert kept.release == 2
+    kept = decide(view(total=12, assigned=0, minimum_total=10, eni_size=4), obs)
+    assert (kept.fill, kept.release) == (3, 2)  # the surplus above fill is 9, but only 2 above the minimum
 
 
 def test_growth_never_passes_max_pods() -> None:
@@ -118,7 +118,7 @@ def test_subnet_pressure_shrinks_targets_and_releases_at_once() -> None:
     roomy = decide(view(total=0, assigned=0), obs)
     obs.subnet(free=25, capacity=251, now=1000.0)  # 10 % free: targets halved
     tight = decide(view(total=0, assigned=0), obs)
-    assert (roomy.low, roomy.fill) == (7, 11) and (tight.low, tight.fill) == (4, 6)
+    assert (roomy.low, roomy.fill) == (7, 14) and (tight.low, tight.fill) == (4, 7)
     obs.subnet(free=5, capacity=251, now=1000.0)  # 2 %: critical, no hold
     critical = decide(view(total=12, assigned=0), obs)
     assert critical.release == 12 - critical.fill
@@ -136,3 +136,11 @@ def test_timers_know_when_the_decaying_peak_lowers_the_target() -> None:
     (when,) = [t for t in adaptive.timers(obs, 10.0)]
     assert math.isclose(when, adaptive.PEAK_HALF_LIFE * math.log2(8 / 7), abs_tol=1e-5)
     assert math.ceil(adaptive.decay(8.0, when) - 1e-9) == 7
+
+
+def test_a_surplus_inside_the_band_is_kept() -> None:
+    obs = Observations(surplus_since=0.0)
+    d = decide(view(total=20, assigned=0), obs)  # fill 8 (1 + half an ENI); 12 above it, band 7
+    assert d.release == 12
+    kept = decide(view(total=14, assigned=0), obs)  # 6 above fill: inside the band
+    assert kept.release == 0

@@ -213,9 +213,9 @@ class Autoscaler:
         added = 0
         for group, count in self._balanced(chosen):
             launched = sim.scale_group(group, len(group.nodes) + count)
-            added += launched.count
-            if launched.count:
-                self.note("scale-up", group=group.spec.name, nodes=launched.count, pending=len(pods))
+            added += launched.nodes
+            if launched.nodes:
+                self.note("scale-up", group=group.spec.name, nodes=launched.nodes, pending=len(pods))
             if launched.error is None:
                 continue  # the back-off ends when a node becomes Ready (node_ready)
             self.log.errors += 1  # the cloud refused the instances: the iteration fails, the group is backed off

@@ -373,13 +373,12 @@ class Scenario(Strict):
             if name not in subnets:
                 problems.append((("control_plane_enis", name), "unknown subnet", name))
         owners = {d.name for d in self.deployments} | {d.name for d in self.daemonsets}
-        for kind, specs in (("jobs", self.jobs), ("arrivals", self.arrivals)):
-            for i, spec in enumerate(specs):
-                if spec.name in owners:
-                    problems.append(
-                        ((kind, i, "name"), "name already used by a deployment, daemonset or workload", spec.name)
-                    )
-                owners.add(spec.name)
+        named = [("jobs", i, j.name) for i, j in enumerate(self.jobs)]
+        named += [("arrivals", i, a.name) for i, a in enumerate(self.arrivals)]
+        for kind, i, name in named:
+            if name in owners:
+                problems.append(((kind, i, "name"), "name already used by a deployment, daemonset or workload", name))
+            owners.add(name)
         if problems:
             raise ValidationError.from_exception_data(
                 type(self).__name__,

@@ -68,7 +68,7 @@ MUTATING_ACTIONS = (
 class Launched(NamedTuple):
     """What raising a group's size did: instances launched, and the last refusal (None: no refusal)."""
 
-    count: int
+    nodes: int
     error: str | None
 
 

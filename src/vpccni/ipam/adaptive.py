@@ -33,7 +33,7 @@ PRIOR_ENI_LATENCY = 3.0  # seconds, until a create + attach + metadata wait is o
 LATENCY_WEIGHT = 0.3  # exponential moving average weight of a new latency observation
 RATE_WINDOW = 600.0  # arrivals counted for the sustained rate
 PEAK_HALF_LIFE = 1800.0  # a burst's weight in the low watermark halves every 30 minutes
-BATCH_HORIZON = 120.0  # a growth also covers this much sustained demand (fewer calls)
+BATCH_HORIZON = 120.0  # a growth also covers this much sustained demand (fewer calls); at least half an ENI
 SURPLUS_HOLD = 300.0  # a surplus must last this long, and no growth this recently, before release
 ENI_IDLE_HOLD = 900.0  # an ENI holding nothing this long may be freed
 BURST_GAP = 30.0  # arrivals closer than this belong to one burst
@@ -140,11 +140,17 @@ class Decision:
     grow: int  # addresses to add now
     release: int  # addresses to give back now
     reason: str
+    scheduled: bool = False  # a periodic burst schedule is known
 
 
 def refill_seconds(obs: Observations, needs_eni: bool) -> float:
     """How long a shortfall takes to be refilled: the cycle it waits for plus the EC2 work."""
     return CYCLE + (obs.eni_latency if needs_eni else obs.assign_latency)
+
+
+def burst_lead(obs: Observations, needs_eni: bool) -> float:
+    """How early a scheduled burst's addresses are brought in: one refill plus two cycles of slack."""
+    return refill_seconds(obs, needs_eni) + 2 * CYCLE
 
 
 def next_burst(obs: Observations, now: float) -> tuple[float, int] | None:
@@ -170,17 +176,23 @@ def decide(view: PoolView, obs: Observations) -> Decision:
     # over the whole window even on a young node: a single burst is the peak's business, not a rate
     rate = sum(1 for t in obs.arrivals if t > now - RATE_WINDOW) / RATE_WINDOW
     poisson = rate * refill
-    low_f = max(decay(obs.peak, now - obs.peak_at), poisson + 3 * math.sqrt(poisson), 1.0)
-    reason = "recent peak" if low_f == decay(obs.peak, now - obs.peak_at) and obs.peak else "arrival rate"
     schedule = next_burst(obs, now)
+    # with a schedule, the bursts are brought in on time rather than held through the gaps as a peak
+    peak = 0.0 if schedule is not None else decay(obs.peak, now - obs.peak_at)
+    low_f = max(peak, poisson + 3 * math.sqrt(poisson), 1.0)
+    reason = "recent peak" if peak and low_f == peak else "arrival rate"
     if schedule is not None:
         start, size = schedule
-        lead = refill + 2 * CYCLE
+        lead = burst_lead(obs, needs_eni)
         if start - lead <= now <= start + BURST_GAP:
-            low_f = max(low_f, float(size + 1))
-            reason = f"periodic burst of {size} due at {start:.0f}"
+            arrived = sum(1 for t in obs.arrivals if t >= start - lead)  # the part of the burst already served
+            if size + 1 - arrived > low_f:
+                low_f = float(size + 1 - arrived)
+                reason = f"periodic burst of {size} due at {start:.0f}"
     low = max(math.ceil(low_f - 1e-9), view.warm_floor, 1)
     batch = max(math.ceil(rate * BATCH_HORIZON), math.ceil(low / 2))
+    if schedule is None:  # slow, unscheduled growth: at least half an ENI per call, and as wide a release band
+        batch = max(batch, min(view.eni_size, 16) // 2)
     fill = low + batch
     pressure = subnet_pressure(obs)
     if pressure < 1.0:
@@ -193,14 +205,22 @@ def decide(view: PoolView, obs: Observations) -> Decision:
         grow = min(max(fill - view.usable, view.minimum_total - view.total), headroom)
     release = 0
     surplus = min(view.usable - fill, view.total - view.minimum_total)
-    if surplus > 0 and grow == 0:
+    band = release_band(batch, schedule is not None)
+    if surplus >= band and grow == 0:  # hysteresis: a surplus smaller than the band is kept
         critical = subnet_fraction(obs) < SUBNET_CRITICAL
         held = obs.surplus_since is not None and now - obs.surplus_since >= SURPLUS_HOLD
         calm = obs.last_growth is None or now - obs.last_growth >= SURPLUS_HOLD
-        burst_soon = schedule is not None and schedule[0] - now <= SURPLUS_HOLD + refill + 2 * CYCLE
+        burst_soon = schedule is not None and schedule[0] - now <= SURPLUS_HOLD + burst_lead(obs, needs_eni)
         if critical or (held and calm and not burst_soon):
             release = surplus
-    return Decision(low, fill, grow, release, reason)
+    return Decision(low, fill, grow, release, reason, schedule is not None)
+
+
+def release_band(batch: int, scheduled: bool) -> int:
+    """How far above its fill level the pool may sit before a release: a whole growth step, so that a
+    release is never followed by a growth of the same size; with a burst schedule the bursts are brought
+    in on time, so any surplus held through a gap goes."""
+    return 1 if scheduled else batch
 
 
 def subnet_fraction(obs: Observations) -> float:
@@ -220,7 +240,8 @@ def subnet_pressure(obs: Observations) -> float:
 
 def note_surplus(obs: Observations, decision: Decision, view: PoolView) -> None:
     """Track how long the pool has held more than its fill level (the hysteresis clock)."""
-    if view.usable > decision.fill and view.total > view.minimum_total:
+    band = release_band(decision.fill - decision.low, decision.scheduled)
+    if view.usable >= decision.fill + band and view.total - view.minimum_total >= band:
         if obs.surplus_since is None:
             obs.surplus_since = view.now
     else:
@@ -236,8 +257,10 @@ def timers(obs: Observations, now: float) -> list[float]:
         out.append(obs.last_growth + SURPLUS_HOLD + 1e-6)
     out += [since + ENI_IDLE_HOLD + 1e-6 for since in obs.empty_since.values()]
     schedule = next_burst(obs, now)
-    if schedule is not None:
-        out.append(schedule[0] - refill_seconds(obs, True) - 2 * CYCLE)
+    if schedule is not None:  # the burst's lead window opens (either refill path), and the hold ends before it
+        for needs_eni in (False, True):
+            lead = burst_lead(obs, needs_eni)
+            out += [schedule[0] - lead, schedule[0] - lead - SURPLUS_HOLD + 1e-6, schedule[0] + BURST_GAP + 1e-6]
     current = decay(obs.peak, now - obs.peak_at)
     step = math.ceil(current - 1e-9) - 1  # the decaying peak lowers the targets when it crosses this
     if step >= 1:
