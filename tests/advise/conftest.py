@@ -51,15 +51,25 @@ def small_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def run_advice(
-    scenario: Path, space: Path | None, workers: int = 1, seeds: int = 1, cache: Path | None = None
+    scenario: Path,
+    space: Path | None,
+    workers: int = 1,
+    seeds: int = 1,
+    cache: Path | None = None,
+    max_wait: float = 5.0,
 ) -> Advice:
     """The advisor on an in-process (threads) Dask cluster, always closed."""
     loaded = load_scenario(scenario)
     candidates = load_space(space, loaded.node_groups) if space is not None else None
     with SweepRunner(RunCache(cache), workers=workers, processes=False) as runner:
-        return advise(loaded, AdviseOptions(seeds=seeds, space=candidates), runner)
+        return advise(loaded, AdviseOptions(seeds=seeds, max_wait=max_wait, space=candidates), runner)
 
 
 @pytest.fixture(scope="module")
-def small_advice(small_files: tuple[Path, Path]) -> Advice:
-    return run_advice(*small_files)
+def small_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("advise-cache")
+
+
+@pytest.fixture(scope="module")
+def small_advice(small_files: tuple[Path, Path], small_cache: Path) -> Advice:
+    return run_advice(*small_files, cache=small_cache)

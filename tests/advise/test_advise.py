@@ -76,6 +76,20 @@ def test_front_is_feasible_and_non_dominated(small_advice: Advice) -> None:
             assert any(dominates(f.objectives, evaluation.objectives) for _, f in front)
 
 
+def test_nothing_feasible_names_the_binding_constraint(
+    small_advice: Advice, small_files: tuple[Path, Path], small_cache: Path
+) -> None:
+    """Every pod waits at least the 1 s sandbox delay: a 0.5 s limit binds for every candidate."""
+    advice = run_advice(*small_files, cache=small_cache, max_wait=0.5)
+    out = advice.to_json()["node_groups"]["workers"]
+    assert out["feasible"] is False and out["binding_constraint"] == "ip_wait_seconds.p99"
+    assert out["pareto"] == []
+    # the closest candidate: one broken constraint, the shortest wait, then the fewest idle addresses
+    assert out["recommended"]["settings"] == {"MINIMUM_IP_TARGET": "8", "WARM_IP_TARGET": "2"}
+    # max-wait is no simulation input: every run, forecast included, comes from the first advice's cache
+    assert (advice.runs, advice.cached) == (0, 18)
+
+
 def test_recommended_settings_meet_every_constraint_when_simulated_again(small_files: tuple[Path, Path]) -> None:
     advice = run_advice(*small_files, seeds=2)
     scenario = load_scenario(small_files[0])
@@ -104,7 +118,8 @@ def test_second_run_simulates_nothing_and_worker_processes_agree(
 ) -> None:
     scenario, space = small_files
     common = [str(scenario), "--space", str(space), "--seeds", "1", "--cache-dir", str(tmp_path / "cache"), "--json"]
-    code, first = _cli(*common, "--workers", "2")
+    report = tmp_path / "advise.html"
+    code, first = _cli(*common, "--workers", "2", "--report", str(report))
     assert code == 0, first
     code, second = _cli(*common, "--workers", "1")
     assert code == 0, second
@@ -113,6 +128,14 @@ def test_second_run_simulates_nothing_and_worker_processes_agree(
     assert (b["runs"], b["cached"]) == (0, 18)
     for key in ("node_groups", "forecast", "apply"):
         assert a[key] == b[key]
+    assert report.read_text().count('<img class="figure"') == 2
+    code, text = _cli(*common[:-1], "--workers", "1")  # the people's version, from the cache
+    assert code == 0, text
+    flat = " ".join(text.split())
+    assert "0 runs simulated, 18 from the cache" in flat
+    assert "recommended workers: MINIMUM_IP_TARGET=8, WARM_IP_TARGET=2" in flat
+    assert "versus the default: idle addresses −71 %, p99 wait 1.0 s → 1.0 s, EC2 calls −60 %" in flat
+    assert "private-a runs dry at 2.25× today's pods with the recommended settings" in flat
     # a wider space simulates only what is new: one more candidate, plus nothing else
     wider = tmp_path / "wider.yaml"
     wider.write_text(space.read_text() + "  - {WARM_IP_TARGET: 3, MINIMUM_IP_TARGET: 6}\n")

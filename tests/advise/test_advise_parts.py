@@ -18,7 +18,7 @@ from vpccni.advise.forecast import prefix_length_for, search_dry_points
 from vpccni.advise.objectives import Evaluation
 from vpccni.advise.space import Candidate, generated_candidates
 from vpccni.advise.variants import scaled, with_settings
-from vpccni.advise.wording import comparison
+from vpccni.advise.wording import comparison, dry_sentence, lift
 from vpccni.cluster.scenario import NodeGroupSpec, Scenario
 
 TWO_GROUPS = """
@@ -156,10 +156,32 @@ def test_dry_point_search_brackets_the_multiple() -> None:
     today = [{"exhausted_subnets": {}, "summary": {"pods_pending_unschedulable": 0}}]
     points = search_dry_points({"rec": document}, {"rec": today}, ["a"], [1], batch)
     point = points["rec"]["a"]
-    assert asked[0] == [1.25, 1.5, 2.0, 3.0, 5.0, 8.0]
-    assert asked[1] == [2.25, 2.5, 2.75]
-    assert asked[2] == [2.313, 2.375, 2.438]  # 2.3125 × 1000 replicas round half up to 2313
+    assert asked == [
+        [1.25, 1.5, 2.0],
+        [3.0, 5.0, 8.0],
+        [2.25, 2.5, 2.75],
+        [2.313, 2.375, 2.438],  # 2.3125 × 1000 replicas round half up to 2313
+    ]
     assert point.multiple == 2.31 and point.nodes_full_at == 5.0
+    assert dry_sentence("a", point) == "a runs dry at 2.31× today's pods"
+
+
+def test_dry_point_search_stops_climbing_when_the_node_groups_are_full() -> None:
+    document: dict[str, Any] = {"deployments": [{"replicas": 100}], "actions": [], "jobs": [], "arrivals": []}
+    asked: list[list[float]] = []
+
+    def batch(requests: Any) -> list[dict[str, Any]]:
+        asked.append([doc["deployments"][0]["replicas"] / 100 for doc, _ in requests])
+        full = [doc["deployments"][0]["replicas"] >= 150 for doc, _ in requests]
+        return [{"exhausted_subnets": {}, "summary": {"pods_pending_unschedulable": int(f)}} for f in full]
+
+    today = [{"exhausted_subnets": {}, "summary": {"pods_pending_unschedulable": 0}}]
+    point = search_dry_points({"rec": document}, {"rec": today}, ["a"], [1], batch)["rec"]["a"]
+    assert asked == [[1.25, 1.5, 2.0]]
+    assert point.multiple is None and point.nodes_full_at == 1.5
+    assert dry_sentence("a", point) == (
+        "a does not run dry up to 2× today's pods (from 1.5× the node groups are full first)"
+    )
 
 
 def test_prefix_length_for_addresses() -> None:
@@ -173,6 +195,16 @@ def test_comparison_in_words() -> None:
         == "idle addresses −78 %, p99 wait 1.2 s → 0.9 s, EC2 calls −40 %"
     )
     assert comparison((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)) == "idle addresses ±0 %, p99 wait 0.0 s → 0.0 s, EC2 calls ±0 %"
+
+
+def test_lifting_a_binding_constraint_in_words() -> None:
+    assert lift("exhaustion_errors", 5.0, 23, nitro=True) == (
+        "the subnet runs out of addresses; lift it with a larger subnet (/23 or bigger), or prefix delegation "
+        "(addresses in /28 blocks, so fewer ENIs and secondary IPs), or custom networking with pods in a "
+        "secondary CIDR such as 100.64.0.0/16"
+    )
+    assert "prefix delegation" not in lift("pods_never_got_ip", 5.0, 23, nitro=False)
+    assert lift("ip_wait_seconds.p99", 2.0, None, nitro=True).startswith("pods wait more than 2 s for an address")
 
 
 def test_snippets_give_one_daemonset_per_differing_group() -> None:

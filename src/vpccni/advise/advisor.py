@@ -15,7 +15,7 @@ from typing import Any
 from vpccni import catalog
 from vpccni.advise import pareto
 from vpccni.advise.apply import SingleSetting, snippets
-from vpccni.advise.forecast import COARSE, DryPoint, prefix_length_for_growth, search_dry_points
+from vpccni.advise.forecast import DryPoint, prefix_length_for_growth, search_dry_points
 from vpccni.advise.objectives import Evaluation, evaluate
 from vpccni.advise.runner import RunRequest, SweepRunner
 from vpccni.advise.space import DEFAULT, Candidate, generated_candidates
@@ -251,6 +251,3 @@ def _runs_everywhere(candidate: Candidate, groups: Sequence[GroupAdvice] | Any) 
     if candidate.env.get("ENABLE_PREFIX_DELEGATION") != "true":
         return True
     return all(g.supports_prefix_delegation for g in groups)
-
-
-TOP_MULTIPLE = COARSE[-1]

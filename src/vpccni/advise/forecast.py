@@ -2,9 +2,11 @@
 
 "Runs dry" means a run shows an exhaustion error (InsufficientFreeAddressesInSubnet or
 InsufficientCidrBlocks) attributed to that subnet on at least one seed. The multiple is found by
-simulating the scenario with every workload's pods scaled: a fixed coarse ladder first, then two
-rounds that split the bracket in four — a fixed number of points per round, so the runs of a round go
-to the workers together and the answer does not depend on how many workers there are.
+simulating the scenario with every workload's pods scaled: a coarse ladder in two steps (up to 2×, then
+up to 8×), then two rounds that split the bracket in four — a fixed number of points per round, so the
+runs of a round go to the workers together and the answer does not depend on how many workers there are.
+The upper rungs are skipped once pods no longer fit on the node groups (at their max size, more pods
+only wait unscheduled and take no address) — they are also the slowest runs by far.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from vpccni.advise.variants import Document, scaled
 
-COARSE = (1.25, 1.5, 2.0, 3.0, 5.0, 8.0)
+LADDER = ((1.25, 1.5, 2.0), (3.0, 5.0, 8.0))
+COARSE = tuple(f for rung in LADDER for f in rung)
 REFINE_ROUNDS = 2
 SPLITS = 4
 AWS_SMALLEST_SUBNET = 28  # /28: 16 addresses, 11 usable
@@ -44,16 +47,20 @@ class DryPoint:
     low: float = 1.0
     high: float | None = None
     nodes_full_at: float | None = None  # smallest tested multiple where pods no longer fit on the nodes
+    tested_max: float = 1.0
 
     def next_factors(self, round_index: int) -> list[float]:
-        if round_index == 0:
-            return [f for f in COARSE if f > self.low and (self.high is None or f < self.high)]
+        if round_index < len(LADDER):
+            if round_index > 0 and self.nodes_full_at is not None:
+                return []
+            return [f for f in LADDER[round_index] if f > self.low and (self.high is None or f < self.high)]
         if self.high is None or self.high - self.low < 0.02:
             return []
         step = (self.high - self.low) / SPLITS
         return [round(self.low + step * k, 4) for k in range(1, SPLITS)]
 
     def observe(self, factor: float, dry: bool, unschedulable: bool) -> None:
+        self.tested_max = max(self.tested_max, factor)
         if dry and (self.high is None or factor < self.high):
             self.high = factor
         if not dry and factor > self.low and (self.high is None or factor < self.high):
@@ -90,7 +97,7 @@ def search_dry_points(
                 point.high = 1.0
             if _unschedulable(records):
                 point.nodes_full_at = 1.0
-    for round_index in range(1 + REFINE_ROUNDS):
+    for round_index in range(len(LADDER) + REFINE_ROUNDS):
         wanted = sorted(
             {
                 (name, f)

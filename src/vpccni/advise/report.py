@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  - the backend must be chosen first
 
-from vpccni.advise.advisor import TOP_MULTIPLE, Advice, GroupAdvice  # noqa: E402
+from vpccni.advise.advisor import Advice, GroupAdvice  # noqa: E402
 from vpccni.advise.wording import dry_sentence, lift  # noqa: E402
 
 STYLE = """
@@ -151,9 +151,7 @@ def _forecast_table(advice: Advice) -> str:
         f"<th>runs dry at (recommended)</th><th>prefix for {advice.options.growth:g}× peak</th></tr>"
     )
     sentences = "".join(
-        "<li>"
-        + html.escape(dry_sentence(f.name, f.dry_recommended.multiple, f.dry_recommended.nodes_full_at, TOP_MULTIPLE))
-        + " with the recommended settings</li>"
+        "<li>" + html.escape(dry_sentence(f.name, f.dry_recommended)) + " with the recommended settings</li>"
         for f in advice.forecast.values()
     )
     return f"<table>{head}{''.join(rows)}</table><ul>{sentences}</ul>"

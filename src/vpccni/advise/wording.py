@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vpccni.advise.forecast import DryPoint
 from vpccni.advise.objectives import EXHAUSTION, NO_ADDRESS, THROTTLING, WAIT
 
 CUSTOM_NETWORKING_CIDR = "100.64.0.0/16"
@@ -44,14 +45,12 @@ def lift(constraint: str, max_wait: float, prefix_length: int | None, nitro: boo
     return constraint
 
 
-def dry_sentence(subnet: str, multiple: float | None, nodes_full_at: float | None, top: float) -> str:
+def dry_sentence(subnet: str, point: DryPoint) -> str:
+    multiple, full, top = point.multiple, point.nodes_full_at, point.tested_max
     if multiple is not None and multiple <= 1.0:
         return f"{subnet} already runs dry with today's pods"
     if multiple is not None:
         return f"{subnet} runs dry at {multiple:g}× today's pods"
-    if nodes_full_at is not None:
-        return (
-            f"{subnet} does not run dry up to {top:g}× today's pods "
-            f"(from {nodes_full_at:g}× the node groups are full first)"
-        )
+    if full is not None:
+        return f"{subnet} does not run dry up to {top:g}× today's pods (from {full:g}× the node groups are full first)"
     return f"{subnet} does not run dry up to {top:g}× today's pods"

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vpccni.cli.app import app
-from vpccni.cli.output import console, err_console, fail, print_json
+from vpccni.cli.output import console, err_console, fail, print_json, writable_file, write_or_fail
 
 
 class _Bar:
@@ -90,8 +90,8 @@ def advise_cmd(
         fail(f"--workers must be at least 1, got {workers}")
     if workers is not None and scheduler is not None:
         fail("give --workers (a local cluster) or --scheduler (an existing one), not both")
-    if report is not None and not report.parent.is_dir():
-        fail(f"--report {report}: directory {report.parent} does not exist")
+    if report is not None:
+        report = writable_file(report, "--report")
     try:
         scenario = load_scenario(scenario_file)
     except ScenarioError as exc:
@@ -123,7 +123,8 @@ def advise_cmd(
         from vpccni.advise.report import render_report
         from vpccni.fileio import atomic_write
 
-        atomic_write(str(report), render_report(advice).encode())
+        page = render_report(advice).encode()
+        write_or_fail(report, "--report", lambda path: atomic_write(str(path), page))
     if as_json:
         print_json(advice.to_json())
         return
@@ -133,7 +134,6 @@ def advise_cmd(
 
 
 def _print(advice: Any) -> None:
-    from vpccni.advise.advisor import TOP_MULTIPLE
     from vpccni.advise.wording import SHORT, dry_sentence, lift
 
     console.print(
@@ -204,9 +204,7 @@ def _print(advice: Any) -> None:
     console.print(table)
     for f in advice.forecast.values():
         console.print(
-            "  "
-            + dry_sentence(f.name, f.dry_recommended.multiple, f.dry_recommended.nodes_full_at, TOP_MULTIPLE)
-            + " with the recommended settings",
+            "  " + dry_sentence(f.name, f.dry_recommended) + " with the recommended settings",
             highlight=False,
         )
     console.print("[bold]apply[/] (DaemonSet patch and Helm values: --json or --report)")
