@@ -108,6 +108,19 @@ def test_one_and_two_workers_give_identical_json(small_files: tuple[Path, Path])
     assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
 
 
+def test_existing_scheduler_runs_the_same_sweep(small_files: tuple[Path, Path], small_advice: Advice) -> None:
+    from distributed import LocalCluster
+
+    from vpccni.advise import AdviseOptions, RunCache, SweepRunner, advise, load_space
+
+    scenario = load_scenario(small_files[0])
+    space = load_space(small_files[1], scenario.node_groups)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with SweepRunner(RunCache(None), scheduler=cluster.scheduler_address) as runner:
+            advice = advise(scenario, AdviseOptions(seeds=1, space=space), runner)
+    assert advice.to_json() == small_advice.to_json()
+
+
 def _cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["advise", *args])
     return result.exit_code, result.output
