@@ -115,9 +115,9 @@ def test_existing_scheduler_runs_the_same_sweep(small_files: tuple[Path, Path], 
 
     scenario = load_scenario(small_files[0])
     space = load_space(small_files[1], scenario.node_groups)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        with SweepRunner(RunCache(None), scheduler=cluster.scheduler_address) as runner:
-            advice = advise(scenario, AdviseOptions(seeds=1, space=space), runner)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    with cluster, SweepRunner(RunCache(None), scheduler=cluster.scheduler_address) as runner:
+        advice = advise(scenario, AdviseOptions(seeds=1, space=space), runner)
     assert advice.to_json() == small_advice.to_json()
 
 
@@ -219,6 +219,13 @@ def test_bad_flags_exit_2() -> None:
     ):
         code, output = _cli("scenarios/shared-subnet-exhaustion.yaml", *args)
         assert code == 2 and message in output
+
+
+def test_cache_dir_that_is_a_file_exits_2(small_files: tuple[Path, Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a directory")
+    code, output = _cli(str(small_files[0]), "--cache-dir", str(blocker))
+    assert code == 2 and f"--cache-dir {blocker}: is not a directory" in " ".join(output.split())
 
 
 def test_unreachable_scheduler_fails_cleanly_and_writes_nothing(small_files: tuple[Path, Path], tmp_path: Path) -> None:

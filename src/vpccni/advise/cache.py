@@ -81,4 +81,20 @@ class RunCache:
     def put(self, key: str, record: dict[str, Any]) -> None:
         if self.directory is None:
             return
-        atomic_write(str(self._path(key)), json.dumps(record, sort_keys=True).encode())
+        try:
+            atomic_write(str(self._path(key)), json.dumps(record, sort_keys=True).encode())
+        except OSError as exc:  # a full disk costs a re-simulation later, not this sweep
+            log.warning("cannot cache a finished run in %s: %s", self.directory, exc)
+
+
+def usable_dir(directory: Path) -> str | None:
+    """Why `directory` cannot hold the cache, or None when it can (created if missing)."""
+    if directory.exists() and not directory.is_dir():
+        return "is not a directory"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create it: {exc.strerror or exc}"
+    if not os.access(directory, os.W_OK):
+        return "not writable"
+    return None

@@ -51,7 +51,8 @@ def advise_cmd(
         int | None, typer.Option("--workers", help="Local Dask worker processes (default: the core count).")
     ] = None,
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+        str | None,
+        typer.Option("--scheduler", help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers need vpccni)."),
     ] = None,
     cache_dir: Annotated[
         Path | None,
@@ -77,7 +78,7 @@ def advise_cmd(
         check_buildable,
         load_space,
     )
-    from vpccni.advise.cache import default_dir
+    from vpccni.advise.cache import ENV_VAR, default_dir, usable_dir
     from vpccni.cluster import ScenarioError, load_scenario
 
     if seeds < 1:
@@ -104,7 +105,13 @@ def advise_cmd(
     except ScenarioError as exc:
         fail(f"{scenario_file}: {exc}")
     options = AdviseOptions(seeds=seeds, max_wait=max_wait, growth=growth, space=candidates)
-    cache = RunCache(None if no_cache else (cache_dir or default_dir()))
+    directory = None if no_cache else (cache_dir or default_dir())
+    if directory is not None:
+        problem = usable_dir(directory)
+        if problem is not None:
+            source = "--cache-dir" if cache_dir is not None else f"the cache directory (${ENV_VAR} or the default)"
+            fail(f"{source} {directory}: {problem}")
+    cache = RunCache(directory)
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err_console, transient=True, disable=as_json) as progress:
