@@ -19,6 +19,9 @@ from vpccni.cluster import ClusterSimulation, load_scenario
 ROOT = Path(__file__).parents[2]
 FIXTURE = Path(__file__).parent / "fixtures" / "pinned_summaries.json"
 PINNED: dict[str, dict[str, Any]] = json.loads(FIXTURE.read_text())
+# How much work the simulator did, not what happened: a node woken on time for a pod event (it used to sleep
+# until its next timer) takes more steps for the same outcome, and a faster simulator may take fewer.
+WORK_COUNTERS = ("events", "node_steps")
 
 
 def test_every_shipped_run_is_pinned() -> None:
@@ -32,5 +35,5 @@ def test_summary_is_unchanged(key: str) -> None:
     scenario = load_scenario(ROOT / "scenarios" / f"{stem}.yaml")
     run = next(r for r in scenario.run_specs() if r.name == run_name)
     summary = json.loads(json.dumps(ClusterSimulation(scenario.for_run(run)).run()))  # tuples → lists, like the file
-    pinned = PINNED[key]
+    pinned = {k: v for k, v in PINNED[key].items() if k not in WORK_COUNTERS}
     assert {k: summary.get(k) for k in pinned} == pinned

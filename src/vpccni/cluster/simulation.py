@@ -54,7 +54,9 @@ RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up
 INIT_RETRY = 10.0
 RECONCILE_INTERVAL = 60.0
 NETWORK = "aws-cni"
-# ipamd's mutating EC2 actions (the prefix variants are the same actions with prefix parameters).
+# ipamd's mutating EC2 actions (the prefix variants are the same actions with prefix parameters). In the
+# cluster simulation only ipamd calls them: the autoscaler calls Run/TerminateInstances, and control-plane
+# ENIs are addresses taken at start, not calls.
 MUTATING_ACTIONS = (
     "CreateNetworkInterface",
     "AttachNetworkInterface",

@@ -30,7 +30,13 @@ def _minutes(samples: Samples) -> list[float]:
 
 
 def _events(ax: Any, events: Sequence[dict[str, Any]]) -> None:
-    colours = {"scale-up": "tab:green", "scale-down": "tab:red", "error": "tab:orange", "outage": "black"}
+    colours = {
+        "scale-up": "tab:green",
+        "scale-down": "tab:red",
+        "error": "tab:orange",
+        "outage": "black",
+        "backoff": "tab:purple",
+    }
     seen = set()
     for event in events:
         kind = str(event["event"])
