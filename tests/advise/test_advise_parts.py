@@ -166,6 +166,21 @@ def test_dry_point_search_brackets_the_multiple() -> None:
     assert dry_sentence("a", point) == "a runs dry at 2.31× today's pods"
 
 
+def test_dry_point_search_refines_a_bracket_found_on_the_first_rung() -> None:
+    document: dict[str, Any] = {"deployments": [{"replicas": 1000}], "actions": [], "jobs": [], "arrivals": []}
+    asked: list[list[float]] = []
+
+    def batch(requests: Any) -> list[dict[str, Any]]:
+        asked.append([doc["deployments"][0]["replicas"] / 1000 for doc, _ in requests])
+        dry = [doc["deployments"][0]["replicas"] >= 1100 for doc, _ in requests]
+        return [{"exhausted_subnets": {"a": 1} if d else {}, "summary": {"pods_pending_unschedulable": 0}} for d in dry]
+
+    today = [{"exhausted_subnets": {}, "summary": {"pods_pending_unschedulable": 0}}]
+    point = search_dry_points({"rec": document}, {"rec": today}, ["a"], [1], batch)["rec"]["a"]
+    assert asked == [[1.25, 1.5, 2.0], [1.063, 1.125, 1.188], [1.078, 1.094, 1.109]]  # no upper rung: dry below it
+    assert point.multiple == 1.11  # 1.0938 × 1000 → 1094 pods: not yet; 1.1094 → 1109: dry
+
+
 def test_dry_point_search_stops_climbing_when_the_node_groups_are_full() -> None:
     document: dict[str, Any] = {"deployments": [{"replicas": 100}], "actions": [], "jobs": [], "arrivals": []}
     asked: list[list[float]] = []

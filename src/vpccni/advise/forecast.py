@@ -106,8 +106,8 @@ def search_dry_points(
                 for f in p.next_factors(round_index)
             }
         )
-        if not wanted:
-            break
+        if not wanted:  # e.g. the upper rung when the bracket is already below it
+            continue
         requests = [(scaled(documents[name], f), seed) for name, f in wanted for seed in seeds]
         records = batch(requests)
         per_seed = len(seeds)
