@@ -14,6 +14,7 @@ app = typer.Typer(
 
 # Command modules register their commands on `app` when imported.
 from vpccni.cli import (  # noqa: E402,F401
+    advise_cmds,
     catalog_cmds,
     cni_cmds,
     daemon_cmds,
