@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
 	$(BIN)/vpccni simulate scenarios/scale-out.yaml --report demo-report-scale-out.html
 	$(BIN)/vpccni simulate scenarios/shared-subnet-exhaustion.yaml --report demo-report.html
+	$(BIN)/vpccni advise scenarios/shared-subnet-exhaustion.yaml --report demo-report-advise.html
 
 ## chromium: Debian's headless Chromium, for the report rendering test (skipped without it; needs root and apt)
 chromium:

@@ -2,4 +2,5 @@
 
 from vpccni.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned worker process (Dask) re-imports the main module
+    main()

@@ -165,4 +165,7 @@ def test_adaptive_gives_the_same_results_with_idle_nodes_asleep(name: str) -> No
     assert skipping.node_steps < stepping.node_steps
     for volatile in ("events", "node_steps"):
         fast.pop(volatile), slow.pop(volatile)
+    # a sleeping node's reconciles are caught up, not run: a CIDR metadata listed late joins the pool at a
+    # slightly different instant, so only the time-weighted idle mean may differ, and by little
+    assert fast.pop("idle_ips_mean") == pytest.approx(slow.pop("idle_ips_mean"), rel=0.01)
     assert fast == slow

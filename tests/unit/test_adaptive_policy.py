@@ -10,7 +10,7 @@ from vpccni.ipam.config import IpamConfig
 
 
 def view(now: float = 1000.0, total: int = 10, assigned: int = 5, **kw: int) -> PoolView:
-    base = dict(cooling=0, room_on_enis=20, eni_size=14, max_pods=58, minimum_total=0, warm_floor=0)
+    base = dict(cooling=0, room_on_enis=20, eni_size=14, unit=1, max_pods=58, minimum_total=0, warm_floor=0)
     base.update(kw)
     return PoolView(now=now, total=total, assigned=assigned, **base)
 
@@ -144,3 +144,38 @@ def test_a_surplus_inside_the_band_is_kept() -> None:
     assert d.release == 12
     kept = decide(view(total=14, assigned=0), obs)  # 6 above fill: inside the band
     assert kept.release == 0
+
+
+def test_interleaved_schedules_are_both_found() -> None:
+    obs = Observations()
+    etl = [600.0 + 900 * k for k in range(11)]  # 600 .. 9600, every 15 minutes
+    reports = [1800.0, 5400.0, 9000.0]  # hourly, interleaved
+    for start, size in sorted([(t, 10) for t in etl] + [(t, 20) for t in reports]):
+        for k in range(size):
+            obs.arrival(start + k * 0.1, refill=5.5)
+    found = {(s.period, s.size) for s in adaptive.schedules(obs, 9700.0)}
+    assert {(900.0, 10), (3600.0, 20)} <= found
+    assert adaptive.next_burst(obs, 9700.0) == (10500.0, 10)
+    # no etl burst since 9600: after its missed beats it has ended, and only the hourly one is due
+    assert adaptive.next_burst(obs, 13000.0) == (16200.0, 20)
+
+
+def test_waves_of_other_sizes_make_no_schedule() -> None:
+    obs = Observations()
+    for start, size in ((0.0, 3), (900.0, 12), (1800.0, 4)):
+        for k in range(size):
+            obs.arrival(start + k * 0.1, refill=5.5)
+    assert adaptive.schedules(obs, 2000.0) == []
+
+
+def test_the_hold_learns_from_regretted_releases() -> None:
+    obs = Observations()
+    obs.released(1000.0)
+    obs.grew(1500.0, anticipated=False)  # regretted: hold doubles
+    assert obs.hold == 2 * adaptive.SURPLUS_HOLD
+    obs.released(5000.0)  # the previous release was regretted: no halving
+    assert obs.hold == 2 * adaptive.SURPLUS_HOLD
+    obs.grew(5100.0, anticipated=True)  # a scheduled burst is no regret
+    obs.released(9000.0)  # the release at 5000 stuck: halve
+    assert obs.hold == adaptive.SURPLUS_HOLD
+    assert adaptive.eni_idle_hold(obs) == adaptive.ENI_IDLE_HOLD

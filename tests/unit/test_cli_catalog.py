@@ -46,6 +46,16 @@ def test_max_pods_all_lists_every_type_sorted() -> None:
     assert len(lines) == len(catalog.all_types())
     assert lines == sorted(lines, key=lambda line: line.split()[0])
     assert "m5.large 29" in lines and "c5.xlarge 58" in lines
+    assert "m5.24xlarge 250" in lines  # the recommended value: capped at 250 above 30 vCPUs
+
+
+def test_max_pods_all_prefix_delegation_is_capped_unless_uncapped() -> None:
+    capped = runner.invoke(app, ["max-pods", "--all", "--prefix-delegation"]).stdout.splitlines()
+    raw = runner.invoke(app, ["max-pods", "--all", "--prefix-delegation", "--uncapped"]).stdout.splitlines()
+    assert "m5.large 110" in capped and "m5.large 434" in raw
+    reference_file = runner.invoke(app, ["max-pods", "--all", "--uncapped"]).stdout.splitlines()
+    assert "m5.24xlarge 737" in reference_file  # eni-max-pods.txt lists the raw formula
+    assert runner.invoke(app, ["max-pods", "m5.large", "--uncapped"]).exit_code == 2
 
 
 def test_table_output_for_people() -> None:

@@ -13,4 +13,13 @@ app = typer.Typer(
 )
 
 # Command modules register their commands on `app` when imported.
-from vpccni.cli import catalog_cmds, cni_cmds, daemon_cmds, nodesim_cmds, simulate_cmds  # noqa: E402,F401
+from vpccni.cli import (  # noqa: E402,F401
+    advise_cmds,
+    catalog_cmds,
+    cni_cmds,
+    daemon_cmds,
+    nodesim_cmds,
+    rpc_cmds,
+    simulate_cmds,
+    trail_cmds,
+)

@@ -34,7 +34,14 @@ def max_pods_cmd(
     max_eni: Annotated[int | None, typer.Option("--max-eni", help="MAX_ENI: cap the ENIs used.")] = None,
     all_types: Annotated[
         bool,
-        typer.Option("--all", help="Every known type as 'TYPE N' lines (uncapped), like eni-max-pods.txt."),
+        typer.Option("--all", help="Every known type as 'TYPE N' lines: the recommended (capped) value."),
+    ] = False,
+    uncapped: Annotated[
+        bool,
+        typer.Option(
+            "--uncapped",
+            help="With --all: the raw formula instead (in the default mode, the reference's eni-max-pods.txt).",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -43,6 +50,8 @@ def max_pods_cmd(
         fail(f"--max-eni must be a positive whole number, got {max_eni}")
     if all_types and instance_types:
         fail("give instance types or --all, not both")
+    if uncapped and not all_types:
+        fail("--uncapped goes with --all (the table shows both values)")
     if not all_types and not instance_types:
         fail("name at least one instance type (or --all); see 'vpccni max-pods --help'")
     names = catalog.all_types() if all_types else list(instance_types or [])
@@ -59,7 +68,7 @@ def max_pods_cmd(
         print_json([r.to_dict() for r in results])
     elif all_types:
         for r in results:
-            print(f"{r.instance_type} {r.max_pods_uncapped}")
+            print(f"{r.instance_type} {r.max_pods_uncapped if uncapped else r.max_pods}")
     else:
         table = Table(title="max pods per node")
         for column in ("type", "mode", "ENIs", "IPs/ENI", "vCPUs", "max pods", "uncapped"):

@@ -53,9 +53,11 @@ def ipamd_cmd(
     fast_socket: Annotated[
         str, typer.Option("--fast-socket", help="The plugin's fast endpoint. [default: STATE/vpccni.sock]")
     ] = "",
-    metrics_port: Annotated[int, typer.Option("--metrics-port", help="Prometheus /metrics; -1 disables.")] = 61678,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", min=-1, max=65535, help="Prometheus /metrics; -1 disables.")
+    ] = 61678,
     introspection_port: Annotated[
-        int, typer.Option("--introspection-port", help="Introspection HTTP; -1 disables.")
+        int, typer.Option("--introspection-port", min=-1, max=65535, help="Introspection HTTP; -1 disables.")
     ] = 61679,
     env: Annotated[
         list[str] | None, typer.Option("--env", "-e", help="Setting NAME=VALUE, over the process environment.")
@@ -76,13 +78,14 @@ def ipamd_cmd(
     from vpccni.daemon.cloud_setup import CloudSetupError, SimNodeSpec
     from vpccni.daemon.process import DaemonError, DaemonOptions, Ipamd
 
+    if cloud not in ("sim", "aws"):
+        fail(f"--cloud {cloud!r}: expected sim or aws")
     try:
         faults = sim_faults.parse(sim_latency or [], sim_fail or [])
     except sim_faults.FaultSpecError as exc:
         fail(str(exc))
     if cloud != "sim" and (faults.latency or faults.failures):
         fail("--sim-latency and --sim-fail need --cloud sim")
-
     if grpc_listen:
         host, _, port = grpc_listen.rpartition(":")
         try:

@@ -10,7 +10,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from vpccni.cli.app import app
-from vpccni.cli.output import console, err_console, fail, print_json
+from vpccni.cli.output import console, err_console, fail, print_json, writable_file, write_or_fail
 from vpccni.nodesim import NodeSimError, NodeSimSpec, NodeSimulation
 
 _ENV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
@@ -41,10 +41,16 @@ def node_sim_cmd(
     subnet_cidr: Annotated[str, typer.Option("--subnet-cidr", help="The node's subnet.")] = "10.0.0.0/24",
     subnet_used: Annotated[int, typer.Option("--subnet-used", min=0, help="Addresses taken by others.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for ids, address choice and jitter.")] = 1,
-    trail: Annotated[str | None, typer.Option("--trail", help="Write the CloudTrail log of the run here.")] = None,
+    trail: Annotated[
+        str | None, typer.Option("--trail", help="Write the CloudTrail log (JSON lines, every call) here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")] = False,
 ) -> None:
-    """Simulate one node's ipamd: start it, add and release pods, and show ENIs, idle addresses and EC2 calls."""
+    """Simulate one node's ipamd: start it, add and release pods, and show ENIs, idle addresses and EC2 calls.
+
+    max-pods counts the host-network DaemonSet pods (aws-node, kube-proxy), which take no pod address: an
+    m5.large's 29 is 27 pod addresses + 2. Pods beyond what the node can hold wait (and are reported)."""
+    trail_path = writable_file(trail, "--trail") if trail is not None else None
     spec = NodeSimSpec(
         instance_type=instance_type,
         pods=pods,
@@ -59,7 +65,7 @@ def node_sim_cmd(
         sim = NodeSimulation(spec)
     except NodeSimError as exc:
         fail(str(exc))
-    for warning in sim.config.warnings:
+    for warning in [*sim.config.warnings, *sim.capacity_warnings()]:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if as_json or pods + release < 5:
         result = sim.run()
@@ -71,8 +77,8 @@ def node_sim_cmd(
                 progress.update(task, description=label, advance=1)
 
             result = sim.run(advance)
-    if trail:
-        sim.cloud.trail.write(trail)
+    if trail_path is not None:
+        write_or_fail(trail_path, "--trail", sim.cloud.trail.write_jsonl)
     if as_json:
         print_json(result)
     else:
@@ -81,7 +87,8 @@ def node_sim_cmd(
 
 def _show(r: dict[str, Any], trail: str | None) -> None:
     console.print(
-        f"[bold]{r['instance_type']}[/] ({r['mode']}, max-pods {r['max_pods']}) "
+        f"[bold]{r['instance_type']}[/] ({r['mode']}, max-pods {r['max_pods']} = {r['pod_capacity']} pod "
+        f"addresses at most + {r['host_network_pods']} host-network pods) "
         f"settings: {', '.join(f'{k}={v}' for k, v in r['settings'].items()) or 'defaults'}",
         highlight=False,
     )
@@ -102,7 +109,13 @@ def _show(r: dict[str, Any], trail: str | None) -> None:
     console.print(f"EC2 calls: {calls}", highlight=False)
     if r["errors"]:
         console.print("[red]EC2 errors:[/] " + ", ".join(f"{k} {v}" for k, v in r["errors"].items()), highlight=False)
+    if r["binding_limit"]:
+        console.print(f"[yellow]limit:[/] {r['binding_limit']['message']}", highlight=False)
     state = "steady" if r["converged"] else "[yellow]did not settle (the pool keeps changing)[/]"
-    console.print(f"{state} after {r['virtual_seconds']:.0f} virtual seconds", highlight=False)
+    console.print(
+        f"{state}: {r['virtual_seconds']:.0f} virtual seconds in all (start, then each pod added or released, "
+        "each step run until nothing changed for 130 s)",
+        highlight=False,
+    )
     if trail:
         console.print(f"CloudTrail log written to {trail}", highlight=False)

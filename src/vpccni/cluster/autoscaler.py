@@ -2,7 +2,8 @@
 
 Scale-up looks only at Unschedulable pods; pods bound to a node and waiting for an address are
 invisible to it, as in the real one. `ip_aware` (vpccni's option) is handled by the simulation, which
-then returns such pods to Pending so that they become visible here.
+then returns such pods to Pending so that they become visible here. A group whose scale-up failed is
+backed off (`backoff.py`) instead of being asked again at every scan.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from vpccni.cluster.backoff import NodeGroupBackoff
 from vpccni.cluster.model import Node, Phase, Pod
 from vpccni.cluster.scenario import AutoscalerSpec
 
@@ -55,6 +57,12 @@ class Autoscaler:
         self.last_scale_up = -1e18
         self.last_delete = -1e18
         self.last_failure = -1e18
+        self.backoff = NodeGroupBackoff(
+            spec.initial_node_group_backoff_duration,
+            spec.max_node_group_backoff_duration,
+            spec.node_group_backoff_reset_timeout,
+        )
+        self.given_up: set[str] = set()  # nodes already counted as failed provisioning
 
     def note(self, kind: str, **details: object) -> None:
         self.log.events.append({"t": round(self.sim.world.now(), 3), "event": kind, **details})
@@ -68,10 +76,35 @@ class Autoscaler:
             return
         if now >= self.outage_until:
             self.last_refresh = now
+        self._give_up_slow_nodes(now)
         if self._scale_up(now):
             return
         if self.spec.scale_down_enabled:
             self._scale_down(now)
+
+    def _give_up_slow_nodes(self, now: float) -> None:
+        """Upcoming nodes not Ready within max-node-provision-time: the group is backed off and the node removed
+        (unless that would take the group below its minimum size, where the real one leaves it too)."""
+        limit = self.spec.max_node_provision_time
+        for group in list(self.sim.groups.values()):
+            late = [
+                n
+                for n in group.nodes
+                if not n.ready and not n.tainted and n.name not in self.given_up and now - n.created >= limit
+            ]
+            for node in late:
+                self.given_up.add(node.name)
+                if len(group.nodes) > group.spec.min:
+                    self.sim.remove_node(node)
+                self._back_off(group, now, f"{node.name} not ready within {limit:g} s")
+
+    def node_ready(self, node: Node) -> None:
+        """A requested node registered and became Ready: its group's scale-up succeeded, its back-off ends."""
+        self.backoff.succeed(node.group)
+
+    def _back_off(self, group: Group, now: float, reason: str) -> None:
+        seconds = self.backoff.fail(group.spec.name, now)
+        self.note("backoff", group=group.spec.name, seconds=seconds, until=round(now + seconds, 3), reason=reason)
 
     # --- scale-up (§2.3) -------------------------------------------------------------------------
     def _candidates(self) -> list[Pod]:
@@ -165,7 +198,7 @@ class Autoscaler:
             room = group.spec.max - len(group.nodes)
             if self.spec.max_nodes_total:
                 room = min(room, self.spec.max_nodes_total - total_nodes)
-            if room <= 0:
+            if room <= 0 or self.backoff.backed_off(group.spec.name, now):
                 continue
             if self.spec.ip_aware and not sim.group_subnets_can_supply(group):
                 continue
@@ -177,12 +210,19 @@ class Autoscaler:
                 self.note("no-scale-up", reason="subnet exhausted: scaling cannot help", pending=len(pods))
             return False
         chosen = self._expand(options)
+        added = 0
         for group, count in self._balanced(chosen):
-            group_before = len(group.nodes)
-            sim.scale_group(group, group_before + count)
-            self.note("scale-up", group=group.spec.name, nodes=count, pending=len(pods))
-        self.log.scale_ups += 1
-        self.last_scale_up = now
+            launched = sim.scale_group(group, len(group.nodes) + count)
+            added += launched.nodes
+            if launched.nodes:
+                self.note("scale-up", group=group.spec.name, nodes=launched.nodes, pending=len(pods))
+            if launched.error is None:
+                continue  # the back-off ends when a node becomes Ready (node_ready)
+            self.log.errors += 1  # the cloud refused the instances: the iteration fails, the group is backed off
+            self._back_off(group, now, f"RunInstances failed: {launched.error}")
+        if added:
+            self.log.scale_ups += 1
+            self.last_scale_up = now
         return True
 
     def _expand(self, options: list[Option]) -> Option:

@@ -29,3 +29,23 @@ def check(summary: dict[str, Any], expect: dict[str, Any]) -> list[str]:
         elif value != wanted:
             problems.append(f"{path}: expected {wanted!r}, got {value!r}")
     return problems
+
+
+# Summary fields whose keys depend on what happened (error codes, API actions): any key below them is valid.
+OPEN_ENDED = frozenset({"errors", "ec2_calls"})
+
+
+def unknown_keys(expect: dict[str, Any], template: dict[str, Any]) -> list[str]:
+    """The `expect:` paths no summary can have (`pods_runing`), checked against a summary's shape before the run."""
+    wrong = []
+    for path in expect:
+        node: Any = template
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            if depth and parts[depth - 1] in OPEN_ENDED and depth == 1:
+                break
+            if not isinstance(node, dict) or part not in node:
+                wrong.append(path)
+                break
+            node = node[part]
+    return wrong

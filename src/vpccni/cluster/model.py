@@ -37,6 +37,14 @@ class Pod:
     sandbox_attempts: int = 0
     deleted: bool = False
     unschedulable: bool = False  # the scheduler tried and failed: PodScheduled=False, reason Unschedulable
+    bound_at: float | None = None  # the last binding to a node
+    lifetime: float | None = None  # job and arrival pods: seconds of work once Running, then deleted
+    revision: int = 0  # deployment pods: the pod template revision (a rolling restart makes a new one)
+
+    @property
+    def measured_for_ip_wait(self) -> bool:
+        """Workload pods on the pod network: host-network and DaemonSet pods are left out of the IP-wait figures."""
+        return not self.host_network and not self.daemonset
 
     @property
     def container_id(self) -> str:

@@ -1,22 +1,28 @@
 """Scenario files: YAML validated by pydantic, with errors that name the file and the field's path.
 
 A scenario describes the VPC and its subnets, node groups (auto scaling groups with ipamd settings),
-DaemonSets, Deployments, the cluster autoscaler, timed actions, and optionally several runs that differ
-only in settings (e.g. default warm pool versus a tuned one), plus the outcomes it expects.
+DaemonSets, Deployments, workloads (periodic jobs, Poisson arrivals, rolling restarts), the cluster
+autoscaler, timed actions, and optionally several runs that differ only in settings (e.g. default warm
+pool versus a tuned one), plus the outcomes it expects.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
+import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vpccni import catalog
 from vpccni.cloud.sim import parse_subnet_cidr
+from vpccni.cluster.overrides import OverrideError, apply_overrides
 
 
 class ScenarioError(Exception):
@@ -134,13 +140,131 @@ class DeploymentSpec(Strict):
     at: float = Field(0.0, ge=0, description="virtual second the deployment is created")
 
 
+class Lifetime(Strict):
+    """How long a job or arrival pod works once Running: uniform `min`..`max`, or exponential with `mean`."""
+
+    min: float | None = Field(None, ge=0)
+    max: float | None = Field(None, ge=0)
+    mean: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Lifetime:
+        uniform = self.min is not None or self.max is not None
+        if uniform and self.mean is not None:
+            raise ValueError("give either min and max (uniform) or mean (exponential), not both")
+        if not uniform and self.mean is None:
+            raise ValueError("give min and max (uniform) or mean (exponential)")
+        if uniform and (self.min is None or self.max is None):
+            raise ValueError("a uniform lifetime needs both min and max")
+        if self.min is not None and self.max is not None and self.max < self.min:
+            raise ValueError(f"max {self.max} is below min {self.min}")
+        return self
+
+    def draw(self, rng: random.Random) -> float:
+        if self.mean is not None:
+            return rng.expovariate(1.0 / self.mean)
+        assert self.min is not None and self.max is not None
+        return rng.uniform(self.min, self.max)
+
+
+class _Window(Strict):
+    start: float = Field(0.0, ge=0, description="virtual second of the first burst, arrival or restart")
+    end: float | None = Field(None, ge=0, description="nothing starts after this second; default the run's end")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Window:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class JobSpec(_Window):
+    """Periodic bursts of short pods (batch Jobs, CronJobs)."""
+
+    name: str
+    namespace: str = "default"
+    every: float = Field(gt=0, description="seconds between bursts")
+    pods: int = Field(ge=1, description="pods per burst")
+    lifetime: Lifetime
+    requests: Requests = Requests()
+
+
+class ArrivalSpec(_Window):
+    """Poisson arrivals of pods with their own lifetimes (request-driven workers)."""
+
+    name: str
+    namespace: str = "default"
+    rate_per_minute: float = Field(gt=0)
+    lifetime: Lifetime
+    requests: Requests = Requests()
+
+
+_PERCENT = re.compile(r"^([0-9]+)%$")
+
+
+def _int_or_percent(value: int | str, what: str, cap_percent: bool) -> int | str:
+    if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+        raise ValueError(f"{what} must be a non-negative integer or a percentage such as 25%")
+    if isinstance(value, str):
+        match = _PERCENT.match(value.strip())
+        if not match:
+            raise ValueError(f"{what} {value!r} is neither an integer nor a percentage such as 25%")
+        if cap_percent and int(match.group(1)) > 100:
+            raise ValueError(f"{what} {value!r} is above 100%")
+        return value.strip()
+    return value
+
+
+def _scaled(value: int | str, replicas: int, round_up: bool) -> int:
+    if isinstance(value, int):
+        return value
+    fraction = int(value[:-1]) * replicas / 100
+    return math.ceil(fraction - 1e-9) if round_up else math.floor(fraction + 1e-9)
+
+
+class RolloutSpec(_Window):
+    """Rolling restarts of a deployment (`kubectl rollout restart`), with RollingUpdate's surge arithmetic."""
+
+    deployment: str
+    every: float | None = Field(None, gt=0, description="seconds between restarts; default once")
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+    @field_validator("max_surge")
+    @classmethod
+    def _surge(cls, value: int | str) -> int | str:
+        return _int_or_percent(value, "max_surge", cap_percent=False)
+
+    @field_validator("max_unavailable")
+    @classmethod
+    def _unavailable(cls, value: int | str) -> int | str:
+        return _int_or_percent(value, "max_unavailable", cap_percent=True)
+
+    @model_validator(mode="after")
+    def _not_both_zero(self) -> RolloutSpec:
+        if _scaled(self.max_surge, 100, True) == 0 and _scaled(self.max_unavailable, 100, False) == 0:
+            raise ValueError("max_surge and max_unavailable may not both be 0")
+        return self
+
+    def resolve(self, replicas: int) -> tuple[int, int]:
+        """(surge, unavailable) for `replicas`: surge rounds up, unavailable down; never both 0 (as Kubernetes)."""
+        surge = _scaled(self.max_surge, replicas, round_up=True)
+        unavailable = _scaled(self.max_unavailable, replicas, round_up=False)
+        if surge == 0 and unavailable == 0:
+            unavailable = 1
+        return surge, unavailable
+
+
 class AutoscalerSpec(Strict):
     enabled: bool = True
     scan_interval: float = Field(10.0, gt=0)
     expander: Literal["least-waste", "random", "most-pods", "least-nodes"] = "least-waste"
     balance_similar_node_groups: bool = False
     max_nodes_total: int = Field(0, ge=0)
-    max_node_provision_time: float = 900.0
+    max_node_provision_time: float = Field(900.0, gt=0, description="a node not Ready by then is given up")
+    initial_node_group_backoff_duration: float = Field(300.0, gt=0)
+    max_node_group_backoff_duration: float = Field(1800.0, gt=0)
+    node_group_backoff_reset_timeout: float = Field(10800.0, gt=0, description="back-off forgotten after this")
     scale_down_enabled: bool = True
     scale_down_utilization_threshold: float = Field(0.5, ge=0, le=1)
     scale_down_unneeded_time: float = 600.0
@@ -208,6 +332,12 @@ class Scenario(Strict):
     node_groups: list[NodeGroupSpec] = Field(min_length=1)
     daemonsets: list[DaemonSetSpec] = Field(default_factory=list)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    jobs: list[JobSpec] = Field(default_factory=list)
+    arrivals: list[ArrivalSpec] = Field(default_factory=list)
+    rollouts: list[RolloutSpec] = Field(default_factory=list)
+    control_plane_enis: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="EKS control-plane ENIs per subnet: one address each, taken at start"
+    )
     autoscaler: AutoscalerSpec = Field(default_factory=lambda: AutoscalerSpec.model_validate({}))
     actions: list[Action] = Field(default_factory=list)
     runs: list[RunSpec] = Field(default_factory=list)
@@ -233,7 +363,34 @@ class Scenario(Strict):
         for subnet in self.subnets:
             if not ipaddress.IPv4Network(subnet.cidr).subnet_of(vpc):
                 raise ValueError(f"subnet {subnet.name!r} ({subnet.cidr}) is not inside vpc_cidr {self.vpc_cidr}")
+        self._workload_references(subnets, deployments)
         return self
+
+    def _workload_references(self, subnets: set[str], deployments: set[str]) -> None:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        for i, rollout in enumerate(self.rollouts):
+            if rollout.deployment not in deployments:
+                problems.append((("rollouts", i, "deployment"), "unknown deployment", rollout.deployment))
+        for name in self.control_plane_enis:
+            if name not in subnets:
+                problems.append((("control_plane_enis", name), "unknown subnet", name))
+        owners = {d.name for d in self.deployments} | {d.name for d in self.daemonsets}
+        named = [("jobs", i, j.name) for i, j in enumerate(self.jobs)]
+        named += [("arrivals", i, a.name) for i, a in enumerate(self.arrivals)]
+        for kind, i, name in named:
+            if name in owners:
+                problems.append(((kind, i, "name"), "name already used by a deployment, daemonset or workload", name))
+            owners.add(name)
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("reference", f"{message}: {value!r}"), loc=loc, input=value
+                    )
+                    for loc, message, value in problems
+                ],
+            )
 
     def run_specs(self) -> list[RunSpec]:
         return self.runs or [RunSpec(name=self.name, expect=self.expect)]
@@ -245,8 +402,10 @@ class Scenario(Strict):
         return self.model_copy(update={"node_groups": groups, "autoscaler": autoscaler, "name": run.name})
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; every problem becomes a ScenarioError naming file and field."""
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read and validate a scenario file; every problem becomes a ScenarioError naming file and field.
+
+    `overrides` are `--set PATH=VALUE` texts applied to the data first, so the same schema validates them."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -256,6 +415,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping at the top level")
+    try:
+        apply_overrides(data, overrides)
+    except OverrideError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

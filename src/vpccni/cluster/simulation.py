@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from vpccni import __version__, catalog
 from vpccni.cloud.clock import VirtualClock
@@ -24,20 +24,29 @@ from vpccni.cloud.errors import Ec2Error
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.cluster.autoscaler import Autoscaler
 from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock
+from vpccni.cluster.efficiency import IdleAddresses, IpWaits, quantile
 from vpccni.cluster.model import CYCLE, HALF, Node, Phase, Pod
 from vpccni.cluster.scenario import (
     Action,
     DaemonSetSpec,
     NodeGroupSpec,
+    RolloutSpec,
     Scenario,
     ScenarioError,
     cpu_cores,
     memory_bytes,
 )
 from vpccni.cluster.scheduler import Scheduler
+from vpccni.cluster.workloads import (
+    JobBursts,
+    PodTemplate,
+    PoissonArrivals,
+    RolloutSchedule,
+    rolling_update_step,
+)
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
 from vpccni.ipam.checkpoint import LazyCheckpoint
-from vpccni.ipam.config import IpamConfig, default_max_pods, pod_address_capacity
+from vpccni.ipam.config import IpamConfig, default_max_pods, effective_settings, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
@@ -45,6 +54,24 @@ RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up
 INIT_RETRY = 10.0
 RECONCILE_INTERVAL = 60.0
 NETWORK = "aws-cni"
+# ipamd's mutating EC2 actions (the prefix variants are the same actions with prefix parameters). In the
+# cluster simulation only ipamd calls them: the autoscaler calls Run/TerminateInstances, and control-plane
+# ENIs are addresses taken at start, not calls.
+MUTATING_ACTIONS = (
+    "CreateNetworkInterface",
+    "AttachNetworkInterface",
+    "DetachNetworkInterface",
+    "DeleteNetworkInterface",
+    "AssignPrivateIpAddresses",
+    "UnassignPrivateIpAddresses",
+)
+
+
+class Launched(NamedTuple):
+    """What raising a group's size did: instances launched, and the last refusal (None: no refusal)."""
+
+    nodes: int
+    error: str | None
 
 
 @dataclass
@@ -75,6 +102,9 @@ class Deployment:
     replicas: int = 0
     pods: list[Pod] = field(default_factory=list)
     serial: int = 0
+    revision: int = 0
+    rollout: RolloutSpec | None = None  # the RollingUpdate in progress, if any
+    sync_queued: bool = False
 
 
 class ClusterSimulation:
@@ -84,7 +114,9 @@ class ClusterSimulation:
         seed: int | None = None,
         skip_idle: bool = True,
         progress: Callable[[float], None] | None = None,
+        full_trail: bool = False,
     ) -> None:
+        """`full_trail` records read-only calls too, as CloudTrail does (off by default: it costs memory)."""
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.skip_idle = skip_idle
@@ -92,7 +124,7 @@ class ClusterSimulation:
         self.world = VirtualClock()
         self.acting = ActingClock(self.world)
         self.rng = random.Random(self.seed)
-        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=False))
+        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=full_trail))
         self.events = EventQueue()
         self.asg_clock = LocalClock()
         self.asg = SimEc2(self.cloud, None, f"vpccni/{__version__} autoscaling")
@@ -115,6 +147,13 @@ class ClusterSimulation:
         self.asg_errors: Counter[str] = Counter()
         self.nodes_max = 0
         self.node_steps = 0
+        self.idle = IdleAddresses()
+        self.ip_waits = IpWaits()
+        self.pods_created = 0  # not counting DaemonSet pods
+        self.pods_deleted = 0
+        self.pods_completed = 0  # job and arrival pods that finished their work
+        self.batch_owners: dict[str, PodTemplate] = {}
+        self.control_plane_addresses: dict[str, list[int]] = {}
         self._build()
 
     # --- setup -----------------------------------------------------------------------------------
@@ -139,6 +178,7 @@ class ClusterSimulation:
                 wanted = subnet.used_by_others
                 if wanted and self.cloud.use_by_others(created.subnet_id, wanted) < wanted:
                     raise ScenarioError(f"subnets.{subnet.name}.used_by_others: more than the subnet holds")
+        self._take_control_plane_addresses()
         for spec in scenario.node_groups:
             try:
                 config = IpamConfig.from_env(spec.ipamd)
@@ -159,25 +199,53 @@ class ClusterSimulation:
             self.events.at(deployment.at, partial(self.scale_deployment, deployment.name, deployment.replicas))
         for action in scenario.actions:
             self.events.at(action.at, partial(self._act, action))
+        for job in scenario.jobs:
+            bursts = JobBursts(self, job)
+            self.batch_owners[job.name] = bursts.template
+            bursts.start()
+        for arrival in scenario.arrivals:
+            stream = PoissonArrivals(self, arrival)
+            self.batch_owners[arrival.name] = stream.template
+            stream.start()
+        for rollout in scenario.rollouts:
+            RolloutSchedule(self, rollout).start()
         if scenario.autoscaler.enabled:
             self.events.at(scenario.autoscaler.scan_interval, self._autoscaler_tick)
         self.events.at(0.0, self._sample_tick)
         self._note_subnets()
 
+    def _take_control_plane_addresses(self) -> None:
+        """EKS's cross-account control-plane ENIs: one address each in a cluster subnet, never ipamd's to manage.
+
+        They live in AWS's account, so the cluster sees them only as addresses in use in its subnets.
+        """
+        for name, count in self.scenario.control_plane_enis.items():
+            with self.cloud.lock:
+                taken = self.cloud.subnet_pool(self.subnet_ids[name]).take_addresses(count) if count else []
+            if taken is None:
+                raise ScenarioError(f"control_plane_enis.{name}: more than the subnet holds")
+            self.control_plane_addresses[name] = taken
+
     # --- node groups -----------------------------------------------------------------------------
-    def scale_group(self, group: Group, desired: int) -> None:
+    def scale_group(self, group: Group, desired: int) -> Launched:
         """Set a group's desired size: launch instances now, or (shrinking) leave it to remove_node."""
         desired = max(group.spec.min, min(group.spec.max, desired))
+        launched, error = 0, None
         while len(group.nodes) < desired:
-            if not self._launch(group):
+            error = self._launch(group)
+            if error is not None:
                 break
+            launched += 1
+        return Launched(launched, error)
 
-    def _launch(self, group: Group) -> bool:
+    def _launch(self, group: Group) -> str | None:
+        """Launch one instance in the group's least-used subnet that accepts it; the last refusal's code if none."""
         spec = group.spec
         subnet_names = sorted(
             spec.subnets, key=lambda s: (sum(1 for n in group.nodes if getattr(n, "subnet", "") == s), s)
         )
         now = self.world.now()
+        error = "no subnet"
         for subnet in subnet_names:
             self.asg_calls["RunInstances"] += 1
             try:
@@ -185,6 +253,7 @@ class ClusterSimulation:
                     (instance,) = self.asg.run_instances(spec.instance_type, self.subnet_ids[subnet])
             except Ec2Error as exc:
                 self.asg_errors[exc.code] += 1
+                error = exc.code
                 continue
             self.node_serial += 1
             limits = group.limits
@@ -207,8 +276,8 @@ class ClusterSimulation:
             self.nodes_max = max(self.nodes_max, sum(len(g.nodes) for g in self.groups.values()))
             self.events.at(now + spec.launch_delay + spec.boot_delay, partial(self._boot, node))
             self._note_subnets()
-            return True
-        return False
+            return None
+        return error
 
     def address_limit_for(self, group: Group) -> int:
         """ip_aware: pod addresses a node of this group can hold (never above its max-pods)."""
@@ -248,13 +317,16 @@ class ClusterSimulation:
 
     def _init(self, node: Node) -> None:
         assert node.ipam is not None
+        if node.tainted:
+            return  # given up (not Ready in time) and terminated while ipamd was retrying its init
         with self.acting.acting(node.clock):
             try:
                 node.ipam.init()
                 ok = True
-            except Exception:
+            except Exception:  # any init failure is retried, as aws-node's restart would
                 ok = False
             done = node.clock.now()
+        self._note_idle(node)
         if not ok:
             self.events.at(done + INIT_RETRY, lambda: self._init(node))
             return
@@ -265,9 +337,11 @@ class ClusterSimulation:
             return
         node.ready = True
         node.grid_origin = self.world.now()
+        self.autoscaler.node_ready(node)
         for ds in self.daemonset_specs:
-            pod = self._new_pod(f"{ds.name}-{node.name}", ds.name, ds.namespace, ds.cpu, ds.memory, ds.host_network)
-            pod.daemonset = True
+            pod = self._new_pod(
+                f"{ds.name}-{node.name}", ds.name, ds.namespace, ds.cpu, ds.memory, ds.host_network, daemonset=True
+            )
             self._bind(pod, node)
         self.scheduler.update(node)
         self._schedule_step(node, node.next_cycle_after(self.world.now()))
@@ -282,6 +356,7 @@ class ClusterSimulation:
         group = self.groups[node.group]
         group.nodes.remove(node)
         self.removed_nodes.append(node)
+        self._note_idle(node)
         node.ready = False
         node.step_token += 1
         self.asg_calls["TerminateInstances"] += 1
@@ -295,6 +370,12 @@ class ClusterSimulation:
 
     def all_nodes(self) -> list[Node]:
         return [n for g in self.groups.values() for n in g.nodes]
+
+    def _note_idle(self, node: Node) -> None:
+        """Tell the idle-address integral what this node holds unassigned now (0 once it is being removed)."""
+        ipam = node.ipam
+        idle = 0 if ipam is None or node.tainted else ipam.ds.total - ipam.ds.assigned
+        self.idle.update(node.name, idle, self.world.now())
 
     # --- node stepping (the reference's 5 s loop, skipping provably idle turns) --------------------
     def _signature(self, node: Node) -> tuple[int, int, float]:
@@ -339,6 +420,7 @@ class ClusterSimulation:
         before = self._signature(node)
         with self.acting.acting(node.clock):
             ipam.cycle()
+        self._note_idle(node)
         changed = self._signature(node) != before
         if changed:
             node.unsynced = True
@@ -364,6 +446,7 @@ class ClusterSimulation:
                 return
             before = self._signature(node)
             ipam.reconcile()
+        self._note_idle(node)
         if self._signature(node) != before:
             node.unsynced = True
             self._wake(node)
@@ -371,10 +454,30 @@ class ClusterSimulation:
             node.unsynced = False
 
     # --- pods ------------------------------------------------------------------------------------
-    def _new_pod(self, name: str, owner: str, namespace: str, cpu: float, memory: float, host: bool) -> Pod:
-        pod = Pod(name, owner, namespace, cpu, memory, host, False, self.world.now())
+    def _new_pod(
+        self, name: str, owner: str, namespace: str, cpu: float, memory: float, host: bool, daemonset: bool = False
+    ) -> Pod:
+        pod = Pod(name, owner, namespace, cpu, memory, host, daemonset, self.world.now())
         self.pods[name] = pod
+        if not daemonset:
+            self.pods_created += 1
         return pod
+
+    def create_batch_pod(self, template: PodTemplate, lifetime: float) -> Pod:
+        """A job or arrival pod: Pending now, deleted `lifetime` seconds after it starts Running."""
+        pod = self._new_pod(
+            template.next_name(), template.owner, template.namespace, template.cpu, template.memory, False
+        )
+        pod.lifetime = lifetime
+        self.pending[pod.name] = pod
+        self._queue_scheduler()
+        return pod
+
+    def _finish(self, pod: Pod) -> None:
+        if pod.deleted:
+            return
+        self.pods_completed += 1
+        self._delete_pod(pod, recreate=False)
 
     def pending_pods(self) -> list[Pod]:
         """Pods the scheduler tried and could not place (what the autoscaler reacts to)."""
@@ -383,19 +486,11 @@ class ClusterSimulation:
     def scale_deployment(self, name: str, replicas: int) -> None:
         deployment = self.deployments[name]
         deployment.replicas = replicas
+        if deployment.rollout is not None and self._roll(deployment):
+            return
         live = [p for p in deployment.pods if not p.deleted]
         for _ in range(replicas - len(live)):
-            deployment.serial += 1
-            pod = self._new_pod(
-                f"{name}-{deployment.serial:05d}",
-                name,
-                deployment.namespace,
-                deployment.cpu,
-                deployment.memory,
-                deployment.host_network,
-            )
-            deployment.pods.append(pod)
-            self.pending[pod.name] = pod
+            self._new_deployment_pod(deployment)
         if len(live) > replicas:
             rank = {Phase.UNSCHEDULABLE: 0, Phase.WAITING_FOR_IP: 1, Phase.RUNNING: 2}
             doomed = sorted(live, key=lambda p: (rank[p.phase], -p.created, p.name))[: len(live) - replicas]
@@ -404,15 +499,75 @@ class ClusterSimulation:
         deployment.pods = [p for p in deployment.pods if not p.deleted]
         self._queue_scheduler()
 
+    def _new_deployment_pod(self, deployment: Deployment) -> Pod:
+        deployment.serial += 1
+        pod = self._new_pod(
+            f"{deployment.name}-{deployment.serial:05d}",
+            deployment.name,
+            deployment.namespace,
+            deployment.cpu,
+            deployment.memory,
+            deployment.host_network,
+        )
+        pod.revision = deployment.revision
+        deployment.pods.append(pod)
+        self.pending[pod.name] = pod
+        return pod
+
+    def restart_deployment(self, name: str, rollout: RolloutSpec) -> None:
+        """`kubectl rollout restart`: a new pod template revision, rolled out with `rollout`'s surge settings."""
+        deployment = self.deployments[name]
+        deployment.revision += 1
+        deployment.rollout = rollout
+        self.scale_deployment(name, deployment.replicas)
+
+    def _roll(self, deployment: Deployment) -> bool:
+        """Sync a RollingUpdate until it settles; False once no old pod is left (the rollout is complete)."""
+        rollout = deployment.rollout
+        assert rollout is not None
+        surge, unavailable = rollout.resolve(deployment.replicas)
+        while True:
+            live = [p for p in deployment.pods if not p.deleted]
+            new = [p for p in live if p.revision == deployment.revision]
+            old = [p for p in live if p.revision != deployment.revision]
+            if not old:
+                deployment.rollout = None
+                return False
+            step = rolling_update_step(deployment.replicas, surge, unavailable, new, old)
+            if not step.create and not step.delete:
+                break
+            for _ in range(step.create):
+                self._new_deployment_pod(deployment)
+            for pod in step.delete:
+                self._delete_pod(pod, recreate=False)
+            deployment.pods = [p for p in deployment.pods if not p.deleted]
+        self._queue_scheduler()
+        return True
+
+    def _queue_rollout_sync(self, deployment: Deployment) -> None:
+        if not deployment.sync_queued:
+            deployment.sync_queued = True
+            self.events.at(self.world.now(), partial(self._sync_rollout, deployment))
+
+    def _sync_rollout(self, deployment: Deployment) -> None:
+        deployment.sync_queued = False
+        if deployment.rollout is not None:
+            self.scale_deployment(deployment.name, deployment.replicas)
+
     def _delete_pod(self, pod: Pod, recreate: bool) -> None:
         pod.deleted = True
         self.pending.pop(pod.name, None)
         self.pods.pop(pod.name, None)
+        if not pod.daemonset:
+            self.pods_deleted += 1
+        if pod.measured_for_ip_wait and pod.bound_at is not None and pod.started is None:
+            self.ip_waits.deleted_without_address += 1
         node = pod.node
         if node is not None:
             if pod.phase is Phase.RUNNING and not pod.host_network and node.backend is not None:
                 with self.acting.acting(node.clock):
                     node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK))
+                self._note_idle(node)
                 self._wake(node)
             node.unbind(pod)
             self.scheduler.update(node)
@@ -420,6 +575,8 @@ class ClusterSimulation:
             deployment = self.deployments[pod.owner]
             deployment.pods = [p for p in deployment.pods if p is not pod]
             self.scale_deployment(deployment.name, deployment.replicas)
+        elif recreate and pod.owner in self.batch_owners and pod.lifetime is not None:
+            self.create_batch_pod(self.batch_owners[pod.owner], pod.lifetime)  # evicted: its controller starts it anew
 
     def _queue_scheduler(self) -> None:
         if not self.scheduler_queued:
@@ -438,6 +595,7 @@ class ClusterSimulation:
 
     def _bind(self, pod: Pod, node: Node) -> None:
         node.bind(pod)
+        pod.bound_at = self.world.now()
         self.scheduler.update(node)
         if pod.host_network:
             self._running(pod)
@@ -450,6 +608,13 @@ class ClusterSimulation:
         pod.started = self.world.now()
         if not pod.daemonset:
             self.start_times.append(pod.started - pod.created)
+        if pod.measured_for_ip_wait and pod.bound_at is not None:
+            self.ip_waits.record(pod.started - pod.bound_at)
+        if pod.lifetime is not None:
+            self.events.at(pod.started + pod.lifetime, partial(self._finish, pod))
+        deployment = self.deployments.get(pod.owner)
+        if deployment is not None and deployment.rollout is not None and not pod.daemonset:
+            self._queue_rollout_sync(deployment)
 
     def _sandbox(self, pod: Pod) -> None:
         node = pod.node
@@ -463,6 +628,7 @@ class ClusterSimulation:
             reply = node.backend.add_network(request)
             if not reply.success:  # the runtime tears the failed sandbox down: a DEL for an unknown pod
                 node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK, "SetupNSFailed"))
+        self._note_idle(node)
         if reply.success:
             self._running(pod)
             self._wake(node)
@@ -531,6 +697,7 @@ class ClusterSimulation:
                 node.backend = CniBackend(node.ipam, __version__)
                 with self.acting.acting(node.clock):
                     node.ipam.init()
+                self._note_idle(node)
                 node.unsynced = True
                 self._wake(node)
 
@@ -555,12 +722,17 @@ class ClusterSimulation:
 
     def snapshot(self) -> dict[str, Any]:
         nodes = self.all_nodes()
-        phases = Counter(p.phase.value for p in self.pods.values() if not p.daemonset)
+        phases = Counter(
+            "pending" if p.phase is Phase.UNSCHEDULABLE and not p.unschedulable else p.phase.value
+            for p in self.pods.values()
+            if not p.daemonset
+        )
         return {
             "t": self.world.now(),
             "nodes": len(nodes),
             "nodes_ready": sum(1 for n in nodes if n.ready),
-            "pods": {phase.value: phases.get(phase.value, 0) for phase in Phase},
+            # "pending": created, not yet seen by the scheduler; "unschedulable": it tried and found no node
+            "pods": {phase: phases.get(phase, 0) for phase in ("pending", *(p.value for p in Phase))},
             "subnet_free": {name: self._subnet_free(name) for name in self.subnet_ids},
             "idle_ips": {n.name: n.ipam.ds.total - n.ipam.ds.assigned for n in nodes if n.ipam is not None},
             "ec2_calls": sum(self._ec2_calls().values()),
@@ -594,6 +766,105 @@ class ClusterSimulation:
             for code, count in node.metrics.by_label("awscni_aws_api_error_count", "error").items():
                 errors[code] += int(count)
         return errors
+
+    def efficiency(self) -> dict[str, Any]:
+        """The whole run's efficiency figures (see `vpccni.cluster.efficiency` for how each is measured).
+
+        `pods_never_got_ip` counts workload pods (not host-network, not DaemonSet) that were bound to a node
+        and never got an address: those still waiting at the end, those returned to Pending (ip_aware) and
+        not yet placed again, and those deleted or drained before getting one.
+        """
+        now = self.world.now()
+        never = sum(
+            1 for p in self.pods.values() if p.measured_for_ip_wait and p.bound_at is not None and p.started is None
+        )
+        trail = self.cloud.trail
+        return {
+            "pods_created": self.pods_created,
+            "pods_deleted": self.pods_deleted,
+            "idle_ips_mean": round(self.idle.mean(now), 3),
+            "idle_ips_max": self.idle.maximum(),
+            "ip_wait_seconds": self.ip_waits.summary(),
+            "pods_never_got_ip": never + self.ip_waits.deleted_without_address,
+            "ec2_mutating_calls": trail.count(MUTATING_ACTIONS),
+            "throttled_calls": trail.count(error="RequestLimitExceeded"),
+            "subnet_used_max": {
+                name: pool.usable - pool.min_free
+                for name, pool in sorted((n, self.cloud.subnet_pool(i)) for n, i in self.subnet_ids.items())
+            },
+            "autoscaler_backoffs": sum(1 for e in self.autoscaler.log.events if e["event"] == "backoff"),
+        }
+
+    def node_details(self) -> list[dict[str, Any]]:
+        """Each node's final state, for `simulate --json --detail nodes`."""
+        return [
+            {
+                "name": n.name,
+                "group": n.group,
+                "instance_type": n.instance_type,
+                "instance_id": n.instance_id,
+                "ready": n.ready,
+                "pods": len(n.pods),
+                "enis": len(n.ipam.ds.enis) if n.ipam else 0,
+                "total_ips": n.ipam.ds.total if n.ipam else 0,
+                "assigned_ips": n.ipam.ds.assigned if n.ipam else 0,
+            }
+            for n in self.all_nodes()
+        ]
+
+    def binding_limits(self) -> list[dict[str, str]]:
+        """What held pods back at the end of the run, in words: a subnet, max-pods, the type's addresses,
+        or the autoscaler's node limits (empty when every pod runs)."""
+        out: list[dict[str, str]] = []
+        waiting = [p for p in self.pods.values() if p.phase is Phase.WAITING_FOR_IP and p.node is not None]
+        exhausted = sorted(
+            name
+            for name in self.subnet_ids
+            if any(getattr(p.node, "subnet", None) == name for p in waiting) and self._subnet_free(name) < 2
+        )
+        for name in exhausted:
+            out.append(_limit_words("subnet", f"subnet {name} has run out of addresses: its pods wait for one"))
+        for node in sorted({p.node for p in waiting if p.node is not None}, key=lambda n: n.name):
+            if node.ipam is None or getattr(node, "subnet", None) in exhausted:
+                continue
+            if node.ipam.ds.total >= node.address_capacity and node.address_capacity < node.max_pods:
+                out.append(
+                    _limit_words(
+                        "instance-addresses",
+                        f"{node.name}: the {node.instance_type}'s {node.address_capacity} pod addresses are all held",
+                    )
+                )
+        stuck = [
+            p
+            for p in waiting
+            if p.node is not None
+            and p.node.ipam is not None
+            and getattr(p.node, "subnet", None) not in exhausted
+            and p.node.ipam.ds.total < min(p.node.address_capacity, p.node.max_pods)
+        ]
+        if stuck and not any(limit["kind"] == "subnet" for limit in out):
+            out.append(
+                _limit_words(
+                    "settings",
+                    f"{len(stuck)} pods wait for an address on nodes with room for more: "
+                    "the warm-pool settings do not grow the pool for them",
+                )
+            )
+        pending = [p for p in self.pending.values() if p.unschedulable]
+        if pending:
+            spec = self.scenario.autoscaler
+            total = sum(len(g.nodes) for g in self.groups.values())
+            if not spec.enabled:
+                out.append(_limit_words("scheduling", f"{len(pending)} pods fit no node and no autoscaler adds one"))
+            elif all(len(g.nodes) >= g.spec.max for g in self.groups.values()) or (
+                spec.max_nodes_total and total >= spec.max_nodes_total
+            ):
+                out.append(
+                    _limit_words("max-nodes", f"{len(pending)} pods fit no node: the autoscaler is at max nodes")
+                )
+            else:
+                out.append(_limit_words("scheduling", f"{len(pending)} pods fit no node yet"))
+        return out
 
     def summary(self) -> dict[str, Any]:
         nodes = self.all_nodes()
@@ -633,16 +904,25 @@ class ClusterSimulation:
                 "p99": round(_quantile(starts, 0.99), 3),
                 "max": round(starts[-1], 3) if starts else 0.0,
             },
+            "pods_never_started": self.pods_created - len(starts),
+            **self.efficiency(),
+            "settings": {g.spec.name: effective_settings(g.config, g.spec.ipamd) for g in self.groups.values()},
+            "warnings": [
+                f"node_groups.{g.spec.name}.ipamd: {w}" for g in self.groups.values() for w in g.config.warnings
+            ],
+            "binding_limits": self.binding_limits(),
             "virtual_seconds": self.world.now(),
             "events": self.events.processed,
             "node_steps": self.node_steps,
         }
 
 
+def _limit_words(kind: str, detail: str) -> dict[str, str]:
+    return {"kind": kind, "message": detail}
+
+
 def _quantile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+    return quantile(values, q)
 
 
 def run_scenario(

@@ -8,13 +8,18 @@ sizes the pool from what the node itself observes:
   requests (decaying, so a burst that stops recurring is forgotten) and the Poisson bound of the recent
   arrival rate, where `refill` = the pool loop's period + the observed EC2 latency (an assign on an
   attached ENI, or create + attach + metadata when no ENI has room);
-- periodic bursts it has seen (job schedules): with a stable period, the burst's size is brought in
-  shortly before the next one instead of being held through the gap;
-- hysteresis: growth goes to a fill level above the low watermark (fewer, larger EC2 calls), a surplus
-  is released only after it has persisted for `SURPLUS_HOLD`, and never within `SURPLUS_HOLD` of a
-  growth, so there is no assign/unassign ping-pong and no create/delete ENI cycle;
-- the subnet: as its free count (DescribeSubnets, at most once per `SUBNET_CHECK_INTERVAL`) nears
-  exhaustion the targets shrink and a surplus is released at once, so a shared subnet is shared.
+- periodic bursts it has seen (job schedules, several interleaved; three beats at one period, within
+  2 %, of similar size): each burst is brought in shortly before it is due instead of being held
+  through the gaps, and a gap shorter than GAP_WORTH_RELEASING is held rather than paid for twice;
+- hysteresis: growth goes to a fill level above the low watermark (half an ENI at least: fewer, larger
+  EC2 calls, on the ENI that takes it in one call), a surplus is released only beyond a band, after it
+  has persisted for a hold time, never within SURPLUS_HOLD of a growth, and from one ENI per call; the
+  hold doubles when a release is regretted (an unscheduled growth within REGRET_WINDOW) and halves when
+  one sticks, so the node learns whether releasing pays; an ENI is freed only after holding nothing for
+  twice the hold. In prefix mode every growth brings a /28, so the fill is the low watermark itself;
+- the subnet: as its free count (DescribeSubnets, at most once per `SUBNET_CHECK_INTERVAL`, and only
+  before acting) nears exhaustion the targets shrink and a surplus is released at once, so a shared
+  subnet is shared.
 
 MINIMUM_IP_TARGET stays a floor on the addresses held, WARM_IP_TARGET (when set) a floor on the low
 watermark; max pods and the ENI/address limits are the engine's, as for the reference policy. Every
@@ -32,13 +37,18 @@ PRIOR_ASSIGN_LATENCY = 0.5  # seconds, until an AssignPrivateIpAddresses on an a
 PRIOR_ENI_LATENCY = 3.0  # seconds, until a create + attach + metadata wait is observed
 LATENCY_WEIGHT = 0.3  # exponential moving average weight of a new latency observation
 RATE_WINDOW = 600.0  # arrivals counted for the sustained rate
-PEAK_HALF_LIFE = 1800.0  # a burst's weight in the low watermark halves every 30 minutes
+PEAK_HALF_LIFE = 600.0  # a burst's weight in the low watermark halves every 10 minutes
 BATCH_HORIZON = 120.0  # a growth also covers this much sustained demand (fewer calls); at least half an ENI
 SURPLUS_HOLD = 300.0  # a surplus must last this long, and no growth this recently, before release
+MAX_HOLD = 7200.0  # ... and at most this long once releases keep being regretted
+REGRET_WINDOW = 3600.0  # a growth this soon after a release (no burst due) means the release was a mistake
+GAP_WORTH_RELEASING = 1200.0  # between scheduled bursts, a surplus goes only when the next is further away
 ENI_IDLE_HOLD = 900.0  # an ENI holding nothing this long may be freed
 BURST_GAP = 30.0  # arrivals closer than this belong to one burst
 BURST_MIN = 3  # arrivals making a burst
-PERIOD_TOLERANCE = 0.1  # burst intervals within 10 % of each other make a schedule
+PERIOD_TOLERANCE = 0.02  # burst intervals within 2 % (or BURST_GAP) of each other make a schedule (cron is exact)
+MIN_PERIOD = 120.0  # shorter intervals are one workload's waves, not a schedule
+MISSED_BEATS = 2  # a schedule with this many beats missed in a row has ended
 SUBNET_CHECK_INTERVAL = 120.0  # at most one DescribeSubnets per node per 2 minutes
 SUBNET_PRESSURE = 0.2  # below this free fraction of the subnet, targets shrink proportionally
 SUBNET_FLOOR_FACTOR = 0.25  # ... down to this fraction of themselves
@@ -53,6 +63,13 @@ class Burst:
     size: int
 
 
+@dataclass(frozen=True)
+class Schedule:
+    period: float
+    last_start: float
+    size: int
+
+
 @dataclass
 class Observations:
     """What the engine has seen on this node; bounded, so a long-running daemon stays flat."""
@@ -60,13 +77,17 @@ class Observations:
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     peak: float = 0.0  # busiest refill-long window, decayed
     peak_at: float = 0.0
-    bursts: deque[Burst] = field(default_factory=lambda: deque(maxlen=8))
+    bursts: deque[Burst] = field(default_factory=lambda: deque(maxlen=16))
+    schedules: list[Schedule] | None = None  # derived from `bursts`; None until recomputed
     assign_latency: float = PRIOR_ASSIGN_LATENCY
     eni_latency: float = PRIOR_ENI_LATENCY
     subnet_free: int | None = None
     subnet_capacity: int | None = None
     subnet_checked_at: float | None = None
     surplus_since: float | None = None
+    hold: float = SURPLUS_HOLD  # how long a surplus must last before release, learnt from regretted releases
+    last_release: float | None = None
+    regretted: bool = False  # the last release was followed by an unscheduled growth
     last_growth: float | None = None
     empty_since: dict[str, float] = field(default_factory=dict)
 
@@ -92,6 +113,21 @@ class Observations:
             burst.last, burst.size = now, burst.size + 1
         else:
             self.bursts.append(Burst(now, now, 1))
+        self.schedules = None
+
+    def grew(self, now: float, anticipated: bool) -> None:
+        """A growth: soon after a release and not for a scheduled burst, that release is regretted."""
+        recent = self.last_release is not None and now - self.last_release < REGRET_WINDOW
+        if recent and not anticipated and not self.regretted:
+            self.hold = min(self.hold * 2, MAX_HOLD)
+            self.regretted = True
+        self.last_growth = now
+
+    def released(self, now: float) -> None:
+        """A release: the previous one stuck (no regret), so surpluses may go sooner again."""
+        if self.last_release is not None and not self.regretted:
+            self.hold = max(self.hold / 2, SURPLUS_HOLD)
+        self.last_release, self.regretted, self.surplus_since = now, False, None
 
     def latency(self, kind: str, seconds: float) -> None:
         if kind == "assign":
@@ -110,6 +146,11 @@ class Observations:
         return now - self.subnet_checked_at >= interval
 
 
+def eni_idle_hold(obs: Observations) -> float:
+    """How long an ENI must hold nothing before it is freed: longer when releases have been regretted."""
+    return max(ENI_IDLE_HOLD, 2 * obs.hold)
+
+
 def decay(value: float, elapsed: float) -> float:
     return value * 0.5 ** (max(elapsed, 0.0) / PEAK_HALF_LIFE)
 
@@ -124,6 +165,7 @@ class PoolView:
     cooling: int  # free but in their cooldown: not usable yet
     room_on_enis: int  # addresses the attached ENIs can still take without a new ENI
     eni_size: int  # addresses one ENI holds for pods (M)
+    unit: int  # addresses one CIDR brings: 1, or 16 for a /28 prefix
     max_pods: int
     minimum_total: int  # MINIMUM_IP_TARGET
     warm_floor: int  # WARM_IP_TARGET
@@ -141,6 +183,7 @@ class Decision:
     release: int  # addresses to give back now
     reason: str
     scheduled: bool = False  # a periodic burst schedule is known
+    anticipating: bool = False  # the targets include a scheduled burst about to start
 
 
 def refill_seconds(obs: Observations, needs_eni: bool) -> float:
@@ -153,19 +196,48 @@ def burst_lead(obs: Observations, needs_eni: bool) -> float:
     return refill_seconds(obs, needs_eni) + 2 * CYCLE
 
 
+def schedules(obs: Observations, now: float) -> list[Schedule]:
+    """Periodic bursts seen at least three times at one period (several job schedules may interleave)."""
+    if obs.schedules is None:
+        done = [b for b in obs.bursts if b.size >= BURST_MIN]
+        found: list[Schedule] = []
+        for i in range(len(done) - 1, 1, -1):
+            newest = done[i]
+            if any(abs(newest.start - s.last_start) < 1e-9 or _on_beat(newest.start, s) for s in found):
+                continue  # already the tail of a schedule found from a later burst
+            for j in range(i - 1, 0, -1):
+                period = newest.start - done[j].start
+                if period < MIN_PERIOD:
+                    continue
+                earlier = [b for b in done[:j] if abs(done[j].start - b.start - period) <= _tolerance(period)]
+                sizes = (newest.size, done[j].size, earlier[-1].size) if earlier else ()
+                if sizes and max(sizes) <= 2 * min(sizes):  # the same job again, not coincident waves
+                    size = max(sizes)
+                    found.append(Schedule(period, newest.start, size))
+                    break
+        obs.schedules = found
+    return [s for s in obs.schedules if now - s.last_start <= (MISSED_BEATS + 0.5) * s.period]
+
+
+def _tolerance(period: float) -> float:
+    return max(PERIOD_TOLERANCE * period, BURST_GAP)
+
+
+def _on_beat(start: float, schedule: Schedule) -> bool:
+    beats = (schedule.last_start - start) / schedule.period
+    return beats > 0.5 and abs(beats - round(beats)) * schedule.period <= _tolerance(schedule.period)
+
+
 def next_burst(obs: Observations, now: float) -> tuple[float, int] | None:
-    """(start, size) of the next burst when the last ones came on a stable period, else None."""
-    done = [b for b in obs.bursts if b.size >= BURST_MIN and now - b.last > BURST_GAP]
-    if len(done) < 3:
-        return None
-    intervals = [b.start - a.start for a, b in zip(done[-3:], done[-2:], strict=False)]
-    period = sum(intervals) / len(intervals)
-    if period <= 0 or any(abs(i - period) > PERIOD_TOLERANCE * period for i in intervals):
-        return None
-    start = done[-1].start + period
-    while start < now - BURST_GAP:  # a missed beat: the schedule goes on
-        start += period
-    return start, max(b.size for b in done[-3:])
+    """(start, size) of the next scheduled burst (a burst in progress counts until BURST_GAP after it began)."""
+    best: tuple[float, int] | None = None
+    for schedule in schedules(obs, now):
+        start = schedule.last_start + schedule.period
+        while start < now - BURST_GAP:  # a missed beat: the schedule goes on
+            start += schedule.period
+        if best is None or start < best[0]:
+            best = (start, schedule.size)
+    return best
 
 
 def decide(view: PoolView, obs: Observations) -> Decision:
@@ -181,6 +253,7 @@ def decide(view: PoolView, obs: Observations) -> Decision:
     peak = 0.0 if schedule is not None else decay(obs.peak, now - obs.peak_at)
     low_f = max(peak, poisson + 3 * math.sqrt(poisson), 1.0)
     reason = "recent peak" if peak and low_f == peak else "arrival rate"
+    anticipating = False
     if schedule is not None:
         start, size = schedule
         lead = burst_lead(obs, needs_eni)
@@ -189,10 +262,14 @@ def decide(view: PoolView, obs: Observations) -> Decision:
             if size + 1 - arrived > low_f:
                 low_f = float(size + 1 - arrived)
                 reason = f"periodic burst of {size} due at {start:.0f}"
+                anticipating = True
     low = max(math.ceil(low_f - 1e-9), view.warm_floor, 1)
-    batch = max(math.ceil(rate * BATCH_HORIZON), math.ceil(low / 2))
-    if schedule is None:  # slow, unscheduled growth: at least half an ENI per call, and as wide a release band
-        batch = max(batch, min(view.eni_size, 16) // 2)
+    if view.unit > 1:  # prefix mode: every growth brings a whole /28, which is batch enough
+        batch = 0
+    else:
+        batch = max(math.ceil(rate * BATCH_HORIZON), math.ceil(low / 2))
+        if schedule is None:  # slow, unscheduled growth: at least half an ENI per call, and as wide a release band
+            batch = max(batch, min(view.eni_size, 16) // 2)
     fill = low + batch
     pressure = subnet_pressure(obs)
     if pressure < 1.0:
@@ -205,22 +282,23 @@ def decide(view: PoolView, obs: Observations) -> Decision:
         grow = min(max(fill - view.usable, view.minimum_total - view.total), headroom)
     release = 0
     surplus = min(view.usable - fill, view.total - view.minimum_total)
-    band = release_band(batch, schedule is not None)
+    band = release_band(batch, schedule is not None, view.unit)
     if surplus >= band and grow == 0:  # hysteresis: a surplus smaller than the band is kept
         critical = subnet_fraction(obs) < SUBNET_CRITICAL
-        held = obs.surplus_since is not None and now - obs.surplus_since >= SURPLUS_HOLD
+        held = obs.surplus_since is not None and now - obs.surplus_since >= obs.hold
         calm = obs.last_growth is None or now - obs.last_growth >= SURPLUS_HOLD
-        burst_soon = schedule is not None and schedule[0] - now <= SURPLUS_HOLD + burst_lead(obs, needs_eni)
+        gap = max(obs.hold, GAP_WORTH_RELEASING) + burst_lead(obs, needs_eni)
+        burst_soon = schedule is not None and schedule[0] - now <= gap
         if critical or (held and calm and not burst_soon):
             release = surplus
-    return Decision(low, fill, grow, release, reason, schedule is not None)
+    return Decision(low, fill, grow, release, reason, schedule is not None, anticipating)
 
 
-def release_band(batch: int, scheduled: bool) -> int:
+def release_band(batch: int, scheduled: bool, unit: int) -> int:
     """How far above its fill level the pool may sit before a release: a whole growth step, so that a
     release is never followed by a growth of the same size; with a burst schedule the bursts are brought
-    in on time, so any surplus held through a gap goes."""
-    return 1 if scheduled else batch
+    in on time, so any surplus held through a gap goes. In prefix mode only whole /28s can go."""
+    return max(1 if scheduled else batch, unit)
 
 
 def subnet_fraction(obs: Observations) -> float:
@@ -240,7 +318,7 @@ def subnet_pressure(obs: Observations) -> float:
 
 def note_surplus(obs: Observations, decision: Decision, view: PoolView) -> None:
     """Track how long the pool has held more than its fill level (the hysteresis clock)."""
-    band = release_band(decision.fill - decision.low, decision.scheduled)
+    band = release_band(decision.fill - decision.low, decision.scheduled, view.unit)
     if view.usable >= decision.fill + band and view.total - view.minimum_total >= band:
         if obs.surplus_since is None:
             obs.surplus_since = view.now
@@ -252,15 +330,17 @@ def timers(obs: Observations, now: float) -> list[float]:
     """Instants at which a cycle could decide differently with nothing else happening."""
     out = []
     if obs.surplus_since is not None:
-        out.append(obs.surplus_since + SURPLUS_HOLD + 1e-6)
+        out.append(obs.surplus_since + obs.hold + 1e-6)
     if obs.last_growth is not None:
         out.append(obs.last_growth + SURPLUS_HOLD + 1e-6)
-    out += [since + ENI_IDLE_HOLD + 1e-6 for since in obs.empty_since.values()]
+    out += [since + eni_idle_hold(obs) + 1e-6 for since in obs.empty_since.values()]
     schedule = next_burst(obs, now)
     if schedule is not None:  # the burst's lead window opens (either refill path), and the hold ends before it
         for needs_eni in (False, True):
             lead = burst_lead(obs, needs_eni)
             out += [schedule[0] - lead, schedule[0] - lead - SURPLUS_HOLD + 1e-6, schedule[0] + BURST_GAP + 1e-6]
+    for known in schedules(obs, now):  # a schedule ends after its missed beats
+        out.append(known.last_start + (MISSED_BEATS + 0.5) * known.period + 1e-6)
     current = decay(obs.peak, now - obs.peak_at)
     step = math.ceil(current - 1e-9) - 1  # the decaying peak lowers the targets when it crosses this
     if step >= 1:

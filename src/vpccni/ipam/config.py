@@ -193,6 +193,40 @@ class IpamConfig:
         )
 
 
+# The engine's settings by the reference's variable name, for showing what is in force after fallbacks.
+EFFECTIVE_FIELDS = {
+    "WARM_ENI_TARGET": "warm_eni_target",
+    "WARM_IP_TARGET": "warm_ip_target",
+    "MINIMUM_IP_TARGET": "minimum_ip_target",
+    "WARM_PREFIX_TARGET": "warm_prefix_target",
+    "ENABLE_PREFIX_DELEGATION": "enable_prefix_delegation",
+    "MAX_ENI": "max_eni",
+    "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "custom_networking",
+    "AWS_MANAGE_ENIS_NON_SCHEDULABLE": "manage_enis_non_schedulable",
+    "ENABLE_SUBNET_DISCOVERY": "enable_subnet_discovery",
+    "MANAGE_UNTAGGED_ENI": "manage_untagged_eni",
+    "DISABLE_NETWORK_RESOURCE_PROVISIONING": "disable_network_resource_provisioning",
+    "ENABLE_IMDS_ONLY_MODE": "enable_imds_only_mode",
+    "DISABLE_LEAKED_ENI_CLEANUP": "disable_leaked_eni_cleanup",
+    "IP_COOLDOWN_PERIOD": "ip_cooldown_period",
+    "CLUSTER_NAME": "cluster_name",
+    "WARM_POOL_POLICY": "warm_pool_policy",
+}
+
+
+def effective_settings(config: IpamConfig, env: Mapping[str, str]) -> dict[str, str]:
+    """The given variables as the engine reads them: a fallback shows its default, an unknown name is left
+    out (its warning says it was ignored), any other known name keeps its text."""
+    out = {}
+    for name, raw in env.items():
+        if name in EFFECTIVE_FIELDS:
+            value = getattr(config, EFFECTIVE_FIELDS[name])
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        elif name in KNOWN_VARIABLES:
+            out[name] = raw
+    return out
+
+
 def effective_max_eni(config: IpamConfig, eni_limit: int) -> int:
     """MAX_ENI applies only when 1 ≤ MAX_ENI < the type's limit (ipamd spec §0.1)."""
     return config.max_eni if 1 <= config.max_eni < eni_limit else eni_limit

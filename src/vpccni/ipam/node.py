@@ -397,6 +397,7 @@ class NodeIpam:
             cooling=stats.cooldown,
             room_on_enis=self._room_on_enis(),
             eni_size=self.facts.addresses_per_eni,
+            unit=self.facts.address_unit,
             max_pods=self.max_pods,
             minimum_total=self.cfg.minimum_ip_target,
             warm_floor=self.cfg.warm_ip_target,
@@ -420,13 +421,13 @@ class NodeIpam:
         self.adaptive_decision = decision
         self.metrics.set("awscni_adaptive_warm_target", decision.low)
         if decision.grow > 0:
-            self._adaptive_grow(decision.grow, stats, during_init)
+            self._adaptive_grow(decision.grow, stats, during_init, decision.anticipating)
         elif decision.release > 0 and may_release:
             unit = self.facts.address_unit
             if decision.release >= unit:
-                self._decrease(stats, over=decision.release // unit)
+                self._decrease(stats, over=decision.release // unit, enis=self._most_free_eni())
                 self.last_decrease = self.last_pool_action = self.clock.now()
-                obs.surplus_since = None
+                obs.released(self.last_decrease)
         self._adaptive_free_enis()
         self.report_gauges()
 
@@ -446,7 +447,7 @@ class NodeIpam:
                 capacity = ipaddress.IPv4Network(subnet.cidr_block).num_addresses - 5
                 self.observed.subnet(subnet.available_ip_address_count, capacity, self.clock.now())
 
-    def _adaptive_grow(self, addresses: int, stats: Stats, during_init: bool) -> None:
+    def _adaptive_grow(self, addresses: int, stats: Stats, during_init: bool, anticipated: bool) -> None:
         """Add `addresses`: top up ENIs with room, then create ENIs (a few per cycle for a large shortfall)."""
         obs = self.observed
         assert obs is not None
@@ -461,7 +462,7 @@ class NodeIpam:
             cidrs = policy.ceil16(remaining) if self.prefix_mode else remaining
             before, start = self.ds.total, self.clock.now()
             try:
-                if self._add_to_existing(stats, want=cidrs):
+                if self._add_to_existing(stats, want=cidrs, candidates=self._fewest_calls_first(cidrs)):
                     obs.latency("assign", self.clock.now() - start)
                 elif self._room_for_eni() and created < adaptive.MAX_ENIS_PER_CYCLE:
                     created += 1
@@ -482,8 +483,26 @@ class NodeIpam:
             if got <= 0:
                 break
             remaining -= got
-            obs.last_growth = self.last_pool_action = self.clock.now()
+            self.last_pool_action = self.clock.now()
+            obs.grew(self.last_pool_action, anticipated)
             stats = self.ds.stats(self.clock.now())
+
+    def _fewest_calls_first(self, cidrs: int) -> list[Eni]:
+        """ENIs with room in the order that needs fewest calls: one that takes it all, then the roomiest."""
+        ordered = self._candidates()
+        whole = [e for e in ordered if self.slots - len(e.cidrs) >= cidrs]
+        rest = sorted((e for e in ordered if e not in whole), key=lambda e: -(self.slots - len(e.cidrs)))
+        return whole[:1] + rest
+
+    def _most_free_eni(self) -> list[Eni]:
+        """The ENI holding most free CIDRs: a release is one call (the rest of a surplus waits its turn)."""
+
+        def free(eni: Eni) -> int:
+            return sum(1 for c in eni.mode_cidrs(self.prefix_mode) if c.assigned == 0)
+
+        ordered = self.ds.ordered_enis()
+        best = max(reversed(ordered), key=free, default=None)
+        return [best] if best is not None else []
 
     def _adaptive_free_enis(self) -> None:
         """Free ENIs that have held no address for ENI_IDLE_HOLD (at once when the subnet is nearly full)."""
@@ -498,7 +517,7 @@ class NodeIpam:
                 obs.empty_since.pop(eni.eni_id, None)
                 continue
             since = obs.empty_since.setdefault(eni.eni_id, now)
-            if now - eni.created_at < ENI_MIN_AGE or (now - since < adaptive.ENI_IDLE_HOLD and not critical):
+            if now - eni.created_at < ENI_MIN_AGE or (now - since < adaptive.eni_idle_hold(obs) and not critical):
                 continue
             if obs.last_growth is not None and now - obs.last_growth < adaptive.SURPLUS_HOLD:
                 continue
@@ -544,11 +563,11 @@ class NodeIpam:
             and len(e.cidrs) < self.slots
         ]
 
-    def _add_to_existing(self, stats: Stats, want: int | None = None) -> bool:
+    def _add_to_existing(self, stats: Stats, want: int | None = None, candidates: list[Eni] | None = None) -> bool:
         """Top up the first ENI with room; True when one ENI got addresses or prefixes.
 
-        `want` (CIDRs: addresses, or prefixes in PD mode) comes from the adaptive policy; without it the
-        reference's policy decides.
+        `want` (CIDRs: addresses, or prefixes in PD mode) and the ENIs in order of preference come from the
+        adaptive policy; without them the reference's policy and order decide.
         """
         facts = self.facts
         if want is None and self.prefix_mode:
@@ -557,7 +576,7 @@ class NodeIpam:
             if self.cfg.defined and policy.target_state(stats, self.cfg, False).short == 0:
                 return False
             want = policy.addresses_wanted(stats, self.cfg, facts.addresses_per_eni)
-        for eni_id in [e.eni_id for e in self._candidates()]:
+        for eni_id in [e.eni_id for e in (self._candidates() if candidates is None else candidates)]:
             eni = self.ds.enis.get(eni_id)
             if eni is None:
                 continue
@@ -610,8 +629,8 @@ class NodeIpam:
         return True
 
     # --- decrease and ENI free (§3.8, §3.9, §11.3) ----------------------------------------------
-    def _decrease(self, stats: Stats, over: int | None = None) -> None:
-        """Release `over` free CIDRs from the last ENIs (the reference's count when not given).
+    def _decrease(self, stats: Stats, over: int | None = None, enis: list[Eni] | None = None) -> None:
+        """Release `over` free CIDRs from the last ENIs (the reference's count and order when not given).
 
         The CIDRs leave the datastore under the lock, so no pod can be given one; EC2 hears of it after.
         """
@@ -619,7 +638,7 @@ class NodeIpam:
             over = policy.release_count(stats, self.cfg, self.prefix_mode)
         now = self.clock.now()
         releases: list[tuple[str, list[str]]] = []
-        for eni in reversed(self.ds.ordered_enis()):
+        for eni in reversed(self.ds.ordered_enis()) if enis is None else enis:
             if over <= 0:
                 break
             free = [c for c in reversed(list(eni.mode_cidrs(self.prefix_mode))) if c.assigned == 0][:over]

@@ -19,12 +19,14 @@ from vpccni import catalog
 from vpccni.cloud.clock import VirtualClock
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2, parse_subnet_cidr
 from vpccni.ipam import EniConfig, IpamConfig, IpamKey, NodeIpam, PodMetadata
-from vpccni.ipam.config import default_max_pods
+from vpccni.ipam.config import default_max_pods, effective_settings, pod_address_capacity
 from vpccni.ipam.datastore import DatastoreError
 from vpccni.ipam.metrics import CountingMetrics
 
 AZ = "us-west-2a"
 NETWORK_NAME = "aws-cni"
+HOST_NETWORK_PODS = 2  # aws-node and kube-proxy: counted in max-pods, but they use no pod address
+EXHAUSTION_CODES = ("InsufficientFreeAddressesInSubnet", "InsufficientCidrBlocks")
 
 
 class NodeSimError(ValueError):
@@ -58,12 +60,19 @@ class NodeSimulation:
         except ValueError as exc:
             raise NodeSimError(f"--subnet-cidr {exc}") from None
         usable = subnet.num_addresses - 5
+        if spec.release > spec.pods:
+            raise NodeSimError(
+                f"--release {spec.release} is more than --pods {spec.pods}: only added pods can be released"
+            )
         if spec.subnet_used < 0 or spec.subnet_used >= usable:
             raise NodeSimError(
                 f"--subnet-used {spec.subnet_used}: the subnet has {usable} usable addresses and the node needs one"
             )
         self.config = IpamConfig.from_env(spec.env)
         self.max_pods = spec.max_pods or default_max_pods(self.limits, self.config)
+        self.address_capacity = pod_address_capacity(self.limits, self.config)
+        # pods that can have an address: max-pods counts the host-network pods too
+        self.pod_capacity = max(min(self.max_pods - HOST_NETWORK_PODS, self.address_capacity), 0)
         self.clock = VirtualClock()
         self.cloud = SimCloud(self.clock, random.Random(spec.seed), spec.sim_config or SimConfig())
         tool = SimEc2(self.cloud)
@@ -109,14 +118,19 @@ class NodeSimulation:
         return enis, self.ipam.ds.assigned, len(self.waiting)
 
     def _retry_waiting(self) -> None:
-        still = []
-        for key in self.waiting:
+        """Retry waiting pods in order; the first refusal means no free address, so the rest wait too."""
+        for index, key in enumerate(self.waiting):
             try:
                 self.ipam.assign_pod(key, PodMetadata("default", key.container_id))
                 self.running.append(key)
             except DatastoreError:
-                still.append(key)
-        self.waiting = still
+                self.waiting = self.waiting[index:]
+                return
+        self.waiting = []
+
+    def _pool_at_limit(self) -> bool:
+        """The pool holds all it ever may (max-pods or the type's addresses): a refused pod waits for a release."""
+        return self.ipam.ds.total >= min(self.max_pods, self.address_capacity)
 
     def settle(self) -> bool:
         """Loop turns until nothing changes for `quiet_seconds`; False if the step limit is hit first."""
@@ -145,6 +159,8 @@ class NodeSimulation:
             self.running.append(key)
         except DatastoreError:
             self.waiting.append(key)
+            if self._pool_at_limit():
+                return  # nothing can change until a release: no loop turns, so --pods 100000 stays quick
         self.settle()
 
     def release_pod(self) -> None:
@@ -160,7 +176,7 @@ class NodeSimulation:
             self.add_pod()
             if progress:
                 progress("adding pods", i + 1, self.spec.pods)
-        for i in range(min(self.spec.release, self.spec.pods)):
+        for i in range(self.spec.release):
             self.release_pod()
             if progress:
                 progress("releasing pods", i + 1, self.spec.release)
@@ -186,7 +202,9 @@ class NodeSimulation:
             "instance_type": self.spec.instance_type,
             "mode": "prefix" if self.ipam.prefix_mode else "secondary-ip",
             "max_pods": self.max_pods,
-            "settings": dict(self.spec.env),
+            "host_network_pods": HOST_NETWORK_PODS,
+            "pod_capacity": self.pod_capacity,
+            "settings": effective_settings(self.config, self.spec.env),
             "enis": len(per_eni),
             "secondary_ips": sum(e["secondary_ips"] for e in per_eni),
             "prefixes": sum(e["prefixes"] for e in per_eni),
@@ -201,7 +219,42 @@ class NodeSimulation:
             "subnet_free": self.cloud.subnet_pool(self.subnet_id).free_count,
             "converged": self.converged,
             "virtual_seconds": round(self.clock.now(), 3),
-            "warnings": list(self.config.warnings),
+            "binding_limit": self.binding_limit(errors),
+            "warnings": [*self.config.warnings, *self.capacity_warnings()],
+        }
+
+    def capacity_warnings(self) -> list[str]:
+        if self.spec.pods <= self.pod_capacity:
+            return []
+        return [
+            f"--pods {self.spec.pods} is more than this node can give addresses to ({self.pod_capacity}: "
+            f"{self._capacity_words()}); {self.spec.pods - self.pod_capacity} will wait"
+        ]
+
+    def _capacity_words(self) -> str:
+        return (
+            f"max-pods {self.max_pods} less {HOST_NETWORK_PODS} host-network pods, "
+            f"{self.address_capacity} pod addresses on its ENIs"
+        )
+
+    def binding_limit(self, errors: dict[str, int]) -> dict[str, str] | None:
+        """What keeps waiting pods from an address, in words: the subnet, max-pods or the type's addresses."""
+        if not self.waiting:
+            return None
+        if any(code in errors for code in EXHAUSTION_CODES) and self.ipam.ds.total < self.pod_capacity:
+            return {
+                "kind": "subnet",
+                "message": f"the subnet ({self.spec.subnet_cidr}), not the instance, limits this node: "
+                "use a larger --subnet-cidr",
+            }
+        if self.address_capacity < self.max_pods - HOST_NETWORK_PODS:
+            return {
+                "kind": "instance-addresses",
+                "message": f"the type's address limit ({self.address_capacity} pod addresses) limits this node",
+            }
+        return {
+            "kind": "max-pods",
+            "message": f"max-pods ({self.max_pods}, of which {HOST_NETWORK_PODS} host-network) limits this node",
         }
 
 

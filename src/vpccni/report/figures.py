@@ -30,7 +30,13 @@ def _minutes(samples: Samples) -> list[float]:
 
 
 def _events(ax: Any, events: Sequence[dict[str, Any]]) -> None:
-    colours = {"scale-up": "tab:green", "scale-down": "tab:red", "error": "tab:orange", "outage": "black"}
+    colours = {
+        "scale-up": "tab:green",
+        "scale-down": "tab:red",
+        "error": "tab:orange",
+        "outage": "black",
+        "backoff": "tab:purple",
+    }
     seen = set()
     for event in events:
         kind = str(event["event"])
@@ -53,9 +59,9 @@ def nodes(samples: Samples, events: Sequence[dict[str, Any]]) -> bytes:
 
 def pods(samples: Samples) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 3))
-    for phase in ("running", "waiting_for_ip", "unschedulable"):
+    for phase in ("running", "waiting_for_ip", "unschedulable", "pending"):
         ax.plot(_minutes(samples), [s["pods"][phase] for s in samples], label=phase.replace("_", " "))
-    ax.set(title="Pods by phase", xlabel="minutes", ylabel="pods")
+    ax.set(title="Pods by phase (pending: not yet seen by the scheduler)", xlabel="minutes", ylabel="pods")
     ax.legend(fontsize=7, loc="upper left")
     return _png(fig)
 
@@ -88,4 +94,33 @@ def ec2(samples: Samples) -> bytes:
     ax.plot(_minutes(samples), [s["ec2_errors"] for s in samples], label="EC2 errors (cumulative)", color="tab:red")
     ax.set(title="EC2 calls and errors", xlabel="minutes", ylabel="count")
     ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def idle_total(timeline: Sequence[tuple[float, int]], end: float, mean: float) -> bytes:
+    """The exact cluster total of idle addresses (every change, not samples) with its time-weighted mean."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    times = [t / 60 for t, _ in timeline] + [end / 60]
+    values = [v for _, v in timeline] + [timeline[-1][1] if timeline else 0]
+    ax.step(times, values, where="post", label="idle addresses, all nodes")
+    ax.axhline(mean, color="tab:red", ls="--", lw=1, label=f"time-weighted mean {mean:.1f}")
+    ax.set(title="Idle addresses held for pods (cluster total)", xlabel="minutes", ylabel="addresses")
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def ip_wait_cdf(waits: Sequence[float], never: int) -> bytes:
+    """Share of pods that had their address within x seconds of being bound to a node."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ordered = sorted(waits)
+    if ordered:
+        share = [(i + 1) / len(ordered) for i in range(len(ordered))]
+        ax.step(ordered, share, where="post", label=f"{len(ordered)} pods")
+        ax.set_xscale("symlog", linthresh=1.0)
+    title = "Pod IP wait: bound to a node → address (CDF)"
+    if never:
+        title += f"; {never} pods never got one"
+    ax.set(title=title, xlabel="seconds", ylabel="share of pods", ylim=(0, 1.02))
+    if ordered:
+        ax.legend(fontsize=7, loc="lower right")
     return _png(fig)

@@ -62,6 +62,16 @@ def render_html(title: str, runs: Sequence[tuple[Any, dict[str, Any]]]) -> str:
         parts.append(_img(figures.pods(samples), "pods by phase over time"))
         parts.append(_img(figures.subnets(samples, sim.subnet_sizes), "subnet addresses used and free"))
         parts.append(_img(figures.idle(samples), "idle addresses per node"))
+        idle = sim.idle
+        parts.append(
+            _img(
+                figures.idle_total(idle.timeline, summary["virtual_seconds"], summary["idle_ips_mean"]),
+                "idle addresses, cluster total over time",
+            )
+        )
+        parts.append(
+            _img(figures.ip_wait_cdf(sim.ip_waits.waits, summary["pods_never_got_ip"]), "pod IP wait distribution")
+        )
         parts.append(_img(figures.ec2(samples), "EC2 calls and errors over time"))
         rows = "".join(
             f"<tr><td>{e['t']}</td><td>{html.escape(str(e['event']))}</td>"

@@ -77,6 +77,8 @@ def parse_subnet_cidr(cidr: str) -> ipaddress.IPv4Network:
 class SubnetAddresses:
     """Which addresses and /28 blocks of one subnet are free."""
 
+    min_free = 1 << 62  # class-level fallback for accounts pickled before the low-water mark existed
+
     def __init__(self, cidr: str, rng: random.Random, policy: Policy = "random") -> None:
         network = ipaddress.IPv4Network(cidr)
         if network.prefixlen > 28:
@@ -87,6 +89,8 @@ class SubnetAddresses:
         self._rng = rng
         self._policy: Policy = policy
         usable = list(range(RESERVED_LOW, self.size - 1))
+        self.usable = len(usable)
+        self.min_free = len(usable)  # low-water mark of free_count since creation
         self._free = _IndexedSet(list(usable))
         self._free_lowest = _LowestFirst(self._free, usable) if policy == "lowest" else None
         blocks = self.size // BLOCK
@@ -169,6 +173,7 @@ class SubnetAddresses:
 
     def _take(self, offset: int) -> None:
         self._free.remove(offset)
+        self.min_free = min(self.min_free, len(self._free))
         block = offset // BLOCK
         if self._block_free[block] == BLOCK:
             self._full_blocks.remove(block)

@@ -499,7 +499,7 @@ class SimEc2:
                 inst.devices[(0, 0)] = eni.eni_id
                 cloud.instances[inst.instance_id] = inst
                 created.append(self._instance_record(inst))
-            response = {"instancesSet": items({"instanceId": i.instance_id} for i in created)}
+            response = {"instancesSet": items(_launched(i) for i in created)}
             return created, response
 
         request = {
@@ -919,6 +919,30 @@ class SimEc2:
             "tagSet": items({"key": k} for k in keys),
         }
         return self._call("DeleteTags", request, body)
+
+
+def _launched(inst: Instance) -> dict[str, Any]:
+    """RunInstances' trail entry for one instance: CloudTrail shows its type, subnet and primary ENI."""
+    return {
+        "instanceId": inst.instance_id,
+        "instanceType": inst.instance_type,
+        "subnetId": inst.subnet_id,
+        "privateIpAddress": inst.private_ip,
+        "networkInterfaceSet": items(
+            {
+                "networkInterfaceId": nic.eni_id,
+                "subnetId": inst.subnet_id,
+                "privateIpAddress": inst.private_ip,
+                "attachment": {
+                    "attachmentId": nic.attachment_id,
+                    "deviceIndex": nic.device_index,
+                    "status": "attaching",
+                    "deleteOnTermination": True,
+                },
+            }
+            for nic in inst.network_interfaces
+        ),
+    }
 
 
 # --- filters ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,11 @@ def filter_set(filters: Mapping[str, Iterable[str]] | None) -> dict[str, Any]:
 
 
 class CloudTrail:
-    """Collects events in call order; `write` emits {"Records": [...]} sorted by event time."""
+    """Collects events in call order; `write` emits {"Records": [...]} sorted by event time.
+
+    `attempts` counts every attempt by (action, error code or ""), read-only ones included even when they
+    are not recorded: the figures a CloudTrail query would give, without keeping the events.
+    """
 
     def __init__(self, account_id: str, region: str, record_read_only: bool = True) -> None:
         self.account_id = account_id
@@ -37,6 +42,7 @@ class CloudTrail:
         self.record_read_only = record_read_only
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.attempts: Counter[tuple[str, str]] = Counter()
 
     def record(
         self,
@@ -54,6 +60,8 @@ class CloudTrail:
         request_id: str,
         event_id: str,
     ) -> None:
+        with self._lock:
+            self.attempts[(action, error[0] if error else "")] += 1
         if read_only and not self.record_read_only:
             return
         event: dict[str, Any] = {
@@ -89,6 +97,16 @@ class CloudTrail:
             event["responseElements"] = {"requestId": request_id, **(response or {"_return": True})}
         with self._lock:
             self._events.append(event)
+
+    def count(self, actions: Iterable[str] | None = None, error: str | None = None) -> int:
+        """Attempts of `actions` (default: every action) that failed with `error` (default: any outcome)."""
+        wanted = None if actions is None else set(actions)
+        with self._lock:
+            return sum(
+                n
+                for (action, code), n in self.attempts.items()
+                if (wanted is None or action in wanted) and (error is None or code == error)
+            )
 
     def events(self) -> list[dict[str, Any]]:
         """The recorded events, ordered by event time (stable for equal times)."""
