@@ -185,3 +185,28 @@ def test_grpc_rejects_oversized_messages_and_garbage_and_keeps_serving(daemon_fa
         while raw.recv(65536):
             pass  # the server closes the connection
     assert stub(daemon).AddNetwork(add_request("after"), timeout=10).Success
+
+
+def account_enis(state_dir: Path) -> list[Any]:
+    """The simulated account as the stopped daemon left it on disk: every ENI, attached or not."""
+    import random
+
+    from vpccni.cloud.clock import RealClock
+    from vpccni.cloud.sim import SimCloud, SimEc2, persist
+
+    cloud = SimCloud(RealClock(), random.Random(0))
+    assert persist.load(cloud, str(state_dir / "sim-cloud.state"))
+    return SimEc2(cloud).describe_network_interfaces()
+
+
+def test_an_eni_a_crash_left_detached_is_deleted_at_the_next_start(daemon_factory: Any) -> None:
+    daemon = daemon_factory(*FAST, "--sim-latency", "AttachNetworkInterface=60")
+    assert stub(daemon).AddNetwork(add_request("p0"), timeout=10).Success  # the pool now wants a second ENI
+    wait_for(lambda: in_flight(daemon, "AttachNetworkInterface"), "AttachNetworkInterface to start")
+    daemon.kill()  # created, never attached
+    assert [e.status for e in account_enis(daemon.state_dir)].count("available") == 1
+
+    again = daemon_factory(*FAST, state_dir=daemon.state_dir)
+    wait_for(lambda: any(e["msg"] == "deleted 1 ENIs a crash left detached" for e in again.log_entries()), "cleanup")
+    assert again.terminate() == 0
+    assert [e.status for e in account_enis(daemon.state_dir)].count("available") == 0

@@ -346,6 +346,7 @@ class Ipamd:
         node = self.node
         assert node is not None
         next_leak_check = self.clock.now() + random.uniform(0, LEAKED_ENI_INTERVAL)
+        self._guarded("cleanUpOrphanedENIs", node.delete_orphaned_enis)
         while not self.stopping.wait(CYCLE_HALF):
             self._guarded("increaseDatastorePool", node.cycle)
             if self.stopping.wait(CYCLE_HALF):

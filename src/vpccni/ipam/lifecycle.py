@@ -470,6 +470,31 @@ class EniLifecycle:
                 self.metrics.inc("awscni_aws_utils_error_count", fn="cleanUpLeakedENIDeleteErr", error=exc.code)
         return deleted
 
+    def delete_own_orphans(self, vpc_id: str) -> int:
+        """Delete detached ENIs this instance created (a crash between create and attach, or mid-free).
+
+        Only at start, when no create of this process can be in flight, so no age is needed; ENIs of other
+        instances are left to the reference's 5-minute cleanup. Returns how many were deleted.
+        """
+        filters = {f"tag:{TAG_INSTANCE}": [self.instance_id], "status": ["available"], "vpc-id": [vpc_id]}
+        try:
+            found = self.ec2.describe_network_interfaces(filters=filters, max_results=1000)
+        except Ec2Error as exc:
+            log.warning("orphaned ENIs not listed: %s; the leaked-ENI cleanup deletes them later", exc.code)
+            return 0
+        deleted = 0
+        for eni in found:
+            if not eni.description.startswith(DESCRIPTION_PREFIX):
+                continue
+            try:
+                self.delete_eni(eni.eni_id)
+                deleted += 1
+            except NotFoundError:
+                log.info("%s was already gone", eni.eni_id)
+            except Ec2Error as exc:
+                log.warning("orphaned %s not deleted: %s", eni.eni_id, exc.code)
+        return deleted
+
     def _stamp_created(self, eni_id: str, now: float) -> None:
         try:
             self.ec2.create_tags([eni_id], {TAG_CREATED: utc_iso(now)})

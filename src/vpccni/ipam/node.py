@@ -874,6 +874,16 @@ class NodeIpam:
         with self.unlocked():
             return self.lifecycle.cleanup_leaked(self.facts.vpc_id)
 
+    def delete_orphaned_enis(self) -> int:
+        """At a daemon's start: delete the detached ENIs a crash of this node's ipamd left behind."""
+        if self.cfg.provisioning_disabled:
+            return 0
+        with self.unlocked():
+            deleted = self.lifecycle.delete_own_orphans(self.facts.vpc_id)
+        if deleted:
+            log.warning("deleted %d ENIs a crash left detached", deleted)
+        return deleted
+
     # --- the reference's main loop, one turn (§5.4) -------------------------------------------------
     def loop_once(self) -> None:
         """Wait 2.5 s, run a cycle, wait 2.5 s, reconcile if due: 5 s of the daemon's loop."""
