@@ -371,8 +371,13 @@ def storm(root: Path, seconds: float) -> str:
                 time.sleep(0.2)
             if not daemon.alive():
                 return "ipamd died during the storm"
-        throttled = daemon.metric("awscni_ec2api_error_count", fn="CreateNetworkInterface")
-        throttled += daemon.metric("awscni_ec2api_error_count", fn="AssignPrivateIpAddresses")
+        # throttled: calls that failed, or one still retrying (the client's back-off) when the storm ends
+        throttled = sum(daemon.metric("awscni_ec2api_error_count", fn=a) for a in mutating)
+        throttled += sum(daemon.metric("awscni_ec2api_req_count", fn=a) for a in mutating) - sum(
+            daemon.metric("awscni_aws_api_latency_ms_count", api=a, error=e, status=s)
+            for a in mutating
+            for e, s in (("false", "200"), ("true", "RequestLimitExceeded"))
+        )
         daemon.faults(clear=True)
         grew = wait_for(lambda: daemon.metric("awscni_eni_allocated") > enis_before, 180)
         if not served:

@@ -80,6 +80,9 @@ def test_init_retries_while_ec2_is_unreachable_and_serves_once_it_answers(daemon
     assert health(daemon) == health_pb2.HealthCheckResponse.NOT_SERVING
     early = stub(daemon).AddNetwork(add_request("early"), timeout=10)
     assert not early.Success
+    with pytest.raises(grpc.RpcError) as refused:  # the checkpoint's pods may not be restored yet
+        stub(daemon).DelNetwork(del_request("early"), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     wait_for(lambda: any(e["msg"] == "ipamd ready" for e in daemon.log_entries()), "ipamd ready")
     messages = [e["msg"] for e in daemon.log_entries()]
     assert messages.index("ipamd ready") > messages.index("ipamd listening")

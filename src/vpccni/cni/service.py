@@ -62,6 +62,8 @@ class CniService:
         try:
             conf = self._netconf(call)
             version = conf.version
+            if call.command in ("DEL", "CHECK", "GC") and not self.backend.node.initialized:
+                raise CniError(11, "ipamd is not ready: node initialization has not finished")
             out = getattr(self, f"_{call.command.lower()}")(call, conf)
             return 0, (json.dumps(out) + "\n").encode() if out is not None else b""
         except CniError as exc:

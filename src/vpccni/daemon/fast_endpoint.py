@@ -19,7 +19,7 @@ from typing import Any
 
 from vpccni.cni import wire
 from vpccni.cni.service import CniService, parse_invocation
-from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, VersionMismatch
+from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, NotReady, VersionMismatch
 from vpccni.ipam.checkpoint import CheckpointWriteError
 
 log = logging.getLogger("vpccni.daemon.fast")
@@ -167,13 +167,15 @@ class FastEndpoint:
                 reply = self.backend.del_network(delete)
         except VersionMismatch as exc:
             raise RequestError(INCOMPATIBLE_VERSION, str(exc)) from None
-        except CheckpointWriteError as exc:
+        except (CheckpointWriteError, NotReady) as exc:
             raise RequestError(TRY_AGAIN_LATER, "failed to release the address", str(exc)) from None
         return {"ok": True, "reply": asdict(reply)}
 
     def _check(self, request: dict[str, Any]) -> dict[str, Any]:
         add = AddRequest(**_fields(request, ADD_FIELDS, ("client_version", "container_id", "if_name", "network_name")))
         with self.lock:
+            if not self.backend.node.initialized:
+                raise RequestError(TRY_AGAIN_LATER, "ipamd is not ready", "node initialization has not finished")
             address = self.backend.lookup(add)
         if address is None:
             raise RequestError(INVALID_CONFIG, "no address assigned to this container", add.container_id)

@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vpccni.daemon import rpc_pb2, rpc_pb2_grpc
-from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, PodAddress, VersionMismatch
+from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, NotReady, PodAddress, VersionMismatch
 from vpccni.ipam.checkpoint import CheckpointWriteError
 
 log = logging.getLogger("vpccni.daemon.grpc")
@@ -98,7 +98,7 @@ class CniBackendServicer(rpc_pb2_grpc.CNIBackendServicer):
                 reply = self.backend.del_network(delete)
         except VersionMismatch as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except CheckpointWriteError as exc:  # the pod keeps its address; kubelet retries the DEL
+        except (CheckpointWriteError, NotReady) as exc:  # the pod keeps its address; kubelet retries the DEL
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         log.info(
             "DelNetwork", extra={"pod": f"{delete.pod_namespace}/{delete.pod_name}", "container": delete.container_id}

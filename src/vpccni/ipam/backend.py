@@ -38,6 +38,13 @@ class Immediate:
         return None
 
 
+class NotReady(Exception):
+    """Node init has not finished: the datastore may not yet hold the pods of the checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_READY)
+
+
 class VersionMismatch(Exception):
     """The client's version differs from the daemon's (gRPC FAILED_PRECONDITION)."""
 
@@ -160,11 +167,14 @@ class CniBackend:
         """Release a pod's address. An unknown key succeeds with no address: the issue overrides the spec's
         gRPC UNKNOWN here, and the reference's plugin treats that error as success anyway.
 
-        Raises CheckpointWriteError when the release could not be made durable (the pod keeps its address)."""
+        Raises CheckpointWriteError when the release could not be made durable (the pod keeps its address),
+        and NotReady before node init (an unknown pod then may just not be restored yet)."""
         node = self.node
         node.metrics.inc("awscni_del_ip_req_count", reason=request.reason)
         if request.client_version != self.version:
             raise VersionMismatch(request.client_version, self.version)
+        if not node.initialized:
+            raise NotReady()
         key = IpamKey(request.network_name, request.container_id, request.if_name)
         found = node.ds.lookup(key)
         held = (found[2].metadata, found[2].assigned_time) if found is not None else None
