@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 
 from vpccni.daemon.group_commit import CommitError, GroupCommitter
@@ -69,7 +70,9 @@ class GroupCommitCheckpoint:
         lock: threading.Lock,
         datastore: Callable[[], Datastore],
         on_write: Callable[[int], None] | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
+        self.on_wait = on_wait  # told how long each reply waited for its write
         self.store = store
         self.lock = lock
         self.datastore = datastore
@@ -87,10 +90,14 @@ class GroupCommitCheckpoint:
         return self.committer.generation
 
     def wait(self, generation: int) -> None:
+        began = time.perf_counter()
         try:
             self.committer.wait(generation)
         except CommitError as exc:
             raise CheckpointWriteError(str(exc)) from None
+        finally:
+            if self.on_wait is not None:
+                self.on_wait(time.perf_counter() - began)
 
     def close(self) -> None:
         self.committer.close()

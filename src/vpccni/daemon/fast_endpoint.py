@@ -14,13 +14,16 @@ import os
 import socket
 import socketserver
 import threading
+import time
 from dataclasses import asdict
 from typing import Any
 
 from vpccni.cni import wire
 from vpccni.cni.service import CniService, parse_invocation
+from vpccni.daemon import timing
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, NotReady, VersionMismatch
 from vpccni.ipam.checkpoint import CheckpointWriteError
+from vpccni.ipam.metrics import MetricsSink
 
 log = logging.getLogger("vpccni.daemon.fast")
 
@@ -37,6 +40,7 @@ CLIENT_TIMEOUT = 30.0  # a client that stops sending mid-request is dropped, not
 ADD_FIELDS = {f for f in AddRequest.__dataclass_fields__}
 DEL_FIELDS = {f for f in DelRequest.__dataclass_fields__}
 BOOL_FIELDS = {"requires_multi_nic"}
+CNI_COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 
 
 class RequestError(Exception):
@@ -52,8 +56,10 @@ class FastEndpoint:
         lock: threading.Lock,
         socket_path: str,
         cni: CniService | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.cni = cni
+        self.metrics = metrics
         self.backend = backend
         self.lock = lock
         self.socket_path = socket_path
@@ -121,6 +127,7 @@ class FastEndpoint:
                     os.close(fd)
                 fds.clear()
                 return
+        began = time.perf_counter()
         invocation = parse_invocation(bytes(data), fds)
         status, out = self.cni.handle(invocation)
         try:
@@ -128,6 +135,9 @@ class FastEndpoint:
         except OSError:
             log.warning("plugin went away before the reply")
         finally:
+            if self.metrics is not None:
+                command = invocation.command if invocation.command in CNI_COMMANDS else "other"
+                self.metrics.observe(timing.REQUEST, time.perf_counter() - began, command=command)
             for fd in fds:
                 os.close(fd)
             fds.clear()

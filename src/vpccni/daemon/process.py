@@ -40,6 +40,7 @@ from vpccni.daemon.http_endpoints import (
     networkutils_env_settings,
 )
 from vpccni.daemon.prometheus import PrometheusMetrics
+from vpccni.daemon.timing import CHECKPOINT_WAIT, TimedDatapath
 from vpccni.ipam import snapshot
 from vpccni.ipam.backend import CniBackend
 from vpccni.ipam.config import IpamConfig, ipamd_settings
@@ -121,7 +122,7 @@ class Ipamd:
             log.warning(warning)
         self.metrics.set("awscni_build_info", 1, version=__version__, goversion=platform.python_version())
         if options.datapath:
-            self.datapath = Datapath()
+            self.datapath = TimedDatapath(self.metrics)
             pod_alive = pod_alive or self.datapath.pod_alive
         self.cloud = self._cloud()
         store = FileCheckpointStore(options.checkpoint_file)
@@ -129,7 +130,13 @@ class Ipamd:
         if removed:
             log.info("removed %d temporary checkpoint files a crash left behind", removed)
         store.keep_if_damaged()
-        self.checkpoint = GroupCommitCheckpoint(store, self.lock, self._datastore, self._checkpoint_written).start()
+        self.checkpoint = GroupCommitCheckpoint(
+            store,
+            self.lock,
+            self._datastore,
+            self._checkpoint_written,
+            lambda s: self.metrics.observe(CHECKPOINT_WAIT, s),
+        ).start()
         self.backend = CniBackend(self._new_node(store, pod_alive), __version__, self.checkpoint)
         self._serve()
         if not self._init_once(store, pod_alive):
@@ -141,6 +148,9 @@ class Ipamd:
     def _checkpoint_written(self, changes: int) -> None:
         self.metrics.inc("vpccni_checkpoint_writes")
         self.metrics.inc("vpccni_checkpoint_changes", changes)
+
+    def _checkpoint_waited(self, seconds: float) -> None:
+        self.metrics.observe(CHECKPOINT_WAIT, seconds)
 
     def _datastore(self) -> Any:
         node = self.node
@@ -187,7 +197,7 @@ class Ipamd:
         self.grpc.start()
         self.servers.append(self.grpc)
         cni = CniService(self.backend, self.lock, self.datapath)
-        fast = FastEndpoint(self.backend, self.lock, fast_socket, cni=cni)
+        fast = FastEndpoint(self.backend, self.lock, fast_socket, cni=cni, metrics=self.metrics)
         fast.start()
         self.servers.append(fast)
         self.endpoints = {

@@ -53,6 +53,9 @@ SPECS: dict[str, tuple[str, str]] = {
     "awscni_adaptive_warm_target": ("gauge", "vpccni: the adaptive warm pool's low watermark (free addresses)"),
     "vpccni_checkpoint_writes": ("counter", "vpccni: durable checkpoint writes (group commit)"),
     "vpccni_checkpoint_changes": ("counter", "vpccni: datastore changes those writes carried"),
+    "vpccni_cni_request_seconds": ("summary", "vpccni: a plugin request inside ipamd, frame in to reply out"),
+    "vpccni_datapath_seconds": ("summary", "vpccni: pod wiring (add) and unwiring (delete)"),
+    "vpccni_checkpoint_wait_seconds": ("summary", "vpccni: a reply waiting for the write holding its change"),
     "awscni_build_info": ("gauge", "A metric with a constant '1' value labeled by version and goversion"),
 }
 
