@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean proto chromium e2e e2e-deps
+.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -58,6 +58,12 @@ e2e-deps:
 
 e2e: $(STAMP) e2e-deps
 	$(BIN)/python -m pytest tests/e2e -rs
+
+## chaos: kill -9 a real ipamd under load, check the ledger, run the fault drills (exit 1 if anything is lost)
+CHAOS_KILLS ?= 100
+CHAOS_STORM ?= 60
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py --kills $(CHAOS_KILLS) --storm-seconds $(CHAOS_STORM)
 
 ## bench: print the benchmark figures (never fails on time; cni_latency needs root and e2e-deps)
 bench: $(STAMP) e2e-deps
