@@ -213,3 +213,47 @@ def test_an_eni_a_crash_left_detached_is_deleted_at_the_next_start(daemon_factor
     wait_for(lambda: any(e["msg"] == "deleted 1 ENIs a crash left detached" for e in again.log_entries()), "cleanup")
     assert again.terminate() == 0
     assert [e.status for e in account_enis(daemon.state_dir)].count("available") == 0
+
+
+def test_an_exhausted_subnet_refuses_pods_plainly_and_backs_off(daemon_factory: Any) -> None:
+    """Capacity returning is in bench/chaos.py: the reference's 120 s back-off is too long for make test."""
+    from vpccni import __version__
+    from vpccni.cni import wire
+
+    daemon = daemon_factory(*FAST, "--subnet-cidr", "10.0.0.0/26")
+    assert faults(daemon, subnet_used=1000)["subnet_free"] == 0
+    path = daemon.endpoints["fast_socket"]
+    fields = {"client_version": __version__, "if_name": "eth0", "network_name": "aws-cni"}
+    replies = [wire.call(path, {"op": "add", "request": {**fields, "container_id": f"x{i}"}}) for i in range(10)]
+    assert [r["ok"] for r in replies] == [True] * 9 + [False]  # the primary ENI's 9, then a plain refusal
+    assert replies[-1]["error"]["code"] == 11 and "no available IP" in replies[-1]["error"]["details"]
+    code = "InsufficientFreeAddressesInSubnet"
+    wait_for(lambda: daemon.metric("awscni_aws_api_error_count", api="CreateNetworkInterface", error=code), "a try")
+    assert daemon.proc.poll() is None
+    for _ in range(3):  # more refused pods do not make ipamd hammer EC2: one attempt per back-off
+        assert not wire.call(path, {"op": "add", "request": {**fields, "container_id": "late"}})["ok"]
+    assert daemon.metric("awscni_ec2api_req_count", fn="CreateNetworkInterface") == 1
+
+
+def test_the_fast_socket_closes_on_oversized_frames_and_keeps_serving(daemon_factory: Any) -> None:
+    import socket
+
+    from vpccni.cni import wire
+
+    daemon = daemon_factory(*FAST)
+    path = daemon.endpoints["fast_socket"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:  # a length over the frame limit
+        raw.connect(path)
+        raw.sendall((2**31).to_bytes(4, "big") + b"{}")
+        reply, _ = wire.receive(raw)
+    assert reply["ok"] is False and "over the" in reply["error"]["details"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:  # a plugin frame over its 2 MiB limit
+        raw.connect(path)
+        raw.settimeout(30)
+        try:
+            raw.sendall(b"VPCCNI1\0" + b"A" * (3 << 20))
+            answer = raw.recv(16)
+        except (BrokenPipeError, ConnectionResetError):
+            answer = b""  # closed by the daemon before all of it was read: that is the point
+        assert answer == b""
+    assert wire.call(path, {"op": "ping"})["ok"] and stub(daemon).AddNetwork(add_request("ok"), timeout=10).Success
