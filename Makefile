@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean proto chromium e2e e2e-deps
+.PHONY: demo test lint bench clean proto chromium e2e e2e-deps docs
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -33,6 +33,10 @@ chromium:
 	    echo "installing Debian's chromium for the report test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium absent and not installable here: the report rendering test will be skipped"; fi; }
+
+## docs: regenerate docs/scenarios.md from the scenario models (a test checks it is current)
+docs: $(STAMP)
+	$(BIN)/python -c "from vpccni.cluster.schema_doc import markdown; print(markdown(), end='')" > docs/scenarios.md
 
 ## lint: ruff and mypy
 lint: $(STAMP)
