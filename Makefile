@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: the main jobs on the shipped defaults and scenarios (report written to demo-report.html)
+## demo: the main jobs on the shipped defaults and scenarios (reports: demo-report-scale-out.html, demo-report.html, demo-report-advise.html)
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
