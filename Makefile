@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps
+.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps docs
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: the main jobs on the shipped defaults and scenarios (report written to demo-report.html)
+## demo: the main jobs on the shipped defaults and scenarios (reports: demo-report-scale-out.html, demo-report.html, demo-report-advise.html)
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
@@ -33,6 +33,10 @@ chromium:
 	    echo "installing Debian's chromium for the report test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium absent and not installable here: the report rendering test will be skipped"; fi; }
+
+## docs: regenerate docs/scenarios.md from the scenario models (a test checks it is current)
+docs: $(STAMP)
+	$(BIN)/python -c "from vpccni.cluster.schema_doc import markdown; print(markdown(), end='')" > docs/scenarios.md
 
 ## lint: ruff and mypy
 lint: $(STAMP)

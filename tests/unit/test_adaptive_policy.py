@@ -27,15 +27,15 @@ def test_primed_node_expects_half_an_eni() -> None:
     obs = Observations()
     obs.prime(14, 0.0)
     d = decide(view(now=0.0, total=0, assigned=0), obs)
-    # low = ceil(7); the batch is at least half an ENI (7) → fill 14; an empty pool grows to it
-    assert (d.low, d.fill, d.grow, d.release) == (7, 14, 14, 0)
+    # low = ceil(7); the batch is half of it, and at least a third of an ENI (4) → fill 11; an empty pool grows to it
+    assert (d.low, d.fill, d.grow, d.release) == (7, 11, 11, 0)
 
 
 def test_the_prior_decays_with_the_half_life() -> None:
     obs = Observations()
     obs.prime(14, 0.0)
     d = decide(view(now=adaptive.PEAK_HALF_LIFE, total=11, assigned=0), obs)
-    assert (d.low, d.fill) == (4, 11)  # 7 halves to 3.5 → 4, batch half an ENI
+    assert (d.low, d.fill) == (4, 8)  # 7 halves to 3.5 → 4, batch a third of an ENI
 
 
 def test_a_burst_sets_the_low_watermark() -> None:
@@ -43,15 +43,15 @@ def test_a_burst_sets_the_low_watermark() -> None:
     for _ in range(9):
         obs.arrival(100.0, refill=5.5)
     d = decide(view(now=101.0, total=9, assigned=9), obs)
-    # 9 / 600 s is no rate to speak of: the peak sets low, the batch is half an ENI
-    assert (d.low, d.fill, d.grow) == (9, 16, 16) and "peak" in d.reason
+    # 9 / 600 s is no rate to speak of: the burst sets low, the batch is half of it
+    assert (d.low, d.fill, d.grow) == (9, 14, 14) and "peak" in d.reason
 
 
 def test_poisson_rate_bound() -> None:
     obs = Observations()
     for i in range(60):  # one arrival every 10 s for 10 minutes: 0.1/s
         obs.arrival(i * 10.0 + 5, refill=5.5)
-    obs.peak = 0.0
+    obs.bursts.clear()  # leave only the rate
     d = decide(view(now=600.0, total=10, assigned=9), obs)
     lam = 0.1 * adaptive.refill_seconds(obs, False)
     assert d.low == math.ceil(lam + 3 * math.sqrt(lam))
@@ -63,7 +63,6 @@ def test_periodic_bursts_are_anticipated() -> None:
     for start in (0.0, 900.0, 1800.0):
         for k in range(10):
             obs.arrival(start + k, refill=5.5)
-    obs.peak = 0.0  # leave only the schedule
     assert adaptive.next_burst(obs, 2000.0) == (2700.0, 10)
     quiet = decide(view(now=2000.0, total=4, assigned=0), obs)
     assert quiet.low < 11
@@ -102,7 +101,7 @@ def test_minimum_ip_target_is_a_floor() -> None:
     grow = decide(view(total=4, assigned=0, minimum_total=10, eni_size=4), obs)
     assert grow.grow == 6
     kept = decide(view(total=12, assigned=0, minimum_total=10, eni_size=4), obs)
-    assert (kept.fill, kept.release) == (3, 2)  # the surplus above fill is 9, but only 2 above the minimum
+    assert (kept.fill, kept.release) == (2, 2)  # the surplus above fill is 10, but only 2 above the minimum
 
 
 def test_growth_never_passes_max_pods() -> None:
@@ -118,7 +117,7 @@ def test_subnet_pressure_shrinks_targets_and_releases_at_once() -> None:
     roomy = decide(view(total=0, assigned=0), obs)
     obs.subnet(free=25, capacity=251, now=1000.0)  # 10 % free: targets halved
     tight = decide(view(total=0, assigned=0), obs)
-    assert (roomy.low, roomy.fill) == (7, 14) and (tight.low, tight.fill) == (4, 7)
+    assert (roomy.low, roomy.fill) == (7, 11) and (tight.low, tight.fill) == (4, 6)
     obs.subnet(free=5, capacity=251, now=1000.0)  # 2 %: critical, no hold
     critical = decide(view(total=12, assigned=0), obs)
     assert critical.release == 12 - critical.fill
@@ -132,7 +131,7 @@ def test_timers_cover_the_hold_and_the_schedule() -> None:
 
 
 def test_timers_know_when_the_decaying_peak_lowers_the_target() -> None:
-    obs = Observations(peak=8.0, peak_at=0.0)
+    obs = Observations(prior=8.0, prior_at=0.0)
     (when,) = [t for t in adaptive.timers(obs, 10.0)]
     assert math.isclose(when, adaptive.PEAK_HALF_LIFE * math.log2(8 / 7), abs_tol=1e-5)
     assert math.ceil(adaptive.decay(8.0, when) - 1e-9) == 7
@@ -140,9 +139,9 @@ def test_timers_know_when_the_decaying_peak_lowers_the_target() -> None:
 
 def test_a_surplus_inside_the_band_is_kept() -> None:
     obs = Observations(surplus_since=0.0)
-    d = decide(view(total=20, assigned=0), obs)  # fill 8 (1 + half an ENI); 12 above it, band 7
-    assert d.release == 12
-    kept = decide(view(total=14, assigned=0), obs)  # 6 above fill: inside the band
+    d = decide(view(total=20, assigned=0), obs)  # fill 5 (1 + a third of an ENI); 15 above it, band 4
+    assert d.release == 15
+    kept = decide(view(total=8, assigned=0), obs)  # 3 above fill: inside the band
     assert kept.release == 0
 
 
@@ -179,3 +178,16 @@ def test_the_hold_learns_from_regretted_releases() -> None:
     obs.released(9000.0)  # the release at 5000 stuck: halve
     assert obs.hold == adaptive.SURPLUS_HOLD
     assert adaptive.eni_idle_hold(obs) == adaptive.ENI_IDLE_HOLD
+
+
+def test_a_one_off_burst_is_served_not_held() -> None:
+    obs = Observations()
+    obs.prime(14, 0.0)
+    for _ in range(20):
+        obs.arrival(100.0, refill=5.5)
+    serving = decide(view(now=101.0, total=11, assigned=11, waiting=9), obs)
+    assert serving.low == 7 and serving.grow == serving.fill + 9  # the waiting pods, and the usual fill
+    for _ in range(20):
+        obs.arrival(160.0, refill=5.5)  # the same burst again: now it is what the node expects
+    # the smaller of the two, decayed: 20 · 0.5^(61 / 600) = 18.6
+    assert decide(view(now=161.0, total=31, assigned=31), obs).low == 19

@@ -7,10 +7,7 @@ the default and the recommended settings, the forecast table and the snippets to
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from typing import Any
 
 import matplotlib
 
@@ -19,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402  - the backend must be chosen firs
 
 from vpccni.advise.advisor import Advice, GroupAdvice  # noqa: E402
 from vpccni.advise.wording import dry_sentence, lift  # noqa: E402
+from vpccni.report import page  # noqa: E402
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -27,27 +25,6 @@ table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ccc;paddi
 img{display:block;margin:1em 0;max-width:100%} pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
 .ok{color:#1a7f37} .bad{color:#b42318}
 """
-# Sets data-figures-loaded on <body> once every figure decoded: a headless browser can check it.
-SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.querySelectorAll('img.figure'));
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute('data-figures-loaded', ok + '/' + imgs.length);
-});
-"""
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode()
-    return f'<img class="figure" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def pareto_scatter(group: GroupAdvice, pick_label: str, max_wait: float) -> bytes:
@@ -95,7 +72,7 @@ def pareto_scatter(group: GroupAdvice, pick_label: str, max_wait: float) -> byte
         ylabel="p99 wait for an address (s)",
     )
     ax.legend(fontsize=7, loc="upper right")
-    return _png(fig)
+    return page.png(fig)
 
 
 def subnet_use(advice: Advice) -> bytes:
@@ -112,7 +89,7 @@ def subnet_use(advice: Advice) -> bytes:
         )
     ax.set(title="Subnet addresses in use (others' included)", xlabel="minutes", ylabel="addresses")
     ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return page.png(fig)
 
 
 def _settings(env: dict[str, str]) -> str:
@@ -168,7 +145,7 @@ def render_report(advice: Advice) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>vpccni advise: {html.escape(advice.scenario)}</title><style>{STYLE}</style>",
-        f"<script>{SCRIPT}</script></head><body>",
+        f"<script>{page.SCRIPT}</script></head><body>",
         f"<h1>vpccni advise: {html.escape(advice.scenario)}</h1>",
         f"<p>{advice.runs} runs simulated, {advice.cached} from the cache; seeds {', '.join(map(str, advice.seeds))}; "
         f"constraints: no exhaustion errors, no throttling, every pod gets an address, p99 wait ≤ "
@@ -193,10 +170,10 @@ def render_report(advice: Advice) -> str:
     for name, group in advice.groups.items():
         label = picks[name].label
         parts.append(f"<h2>Node group {html.escape(name)} ({html.escape(group.instance_type)})</h2>")
-        parts.append(_img(pareto_scatter(group, label, advice.options.max_wait), f"Pareto scatter for {name}"))
+        parts.append(page.img(pareto_scatter(group, label, advice.options.max_wait), f"Pareto scatter for {name}"))
         parts.append(_candidates_table(group, label))
     parts.append("<h2>Subnets</h2>")
-    parts.append(_img(subnet_use(advice), "subnet addresses in use, default vs recommended"))
+    parts.append(page.img(subnet_use(advice), "subnet addresses in use, default vs recommended"))
     parts.append(_forecast_table(advice))
     parts.append("<h2>Apply</h2>")
     titles = {

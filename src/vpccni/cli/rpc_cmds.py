@@ -7,6 +7,7 @@ started with `vpccni ipamd --cloud sim`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -135,11 +136,14 @@ IntrospectionOption = Annotated[str, typer.Option("--introspection", help="The d
 
 
 def _introspect(address: str, path: str) -> Any:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        fail(f"--introspection {address!r}: expected HOST:PORT, e.g. 127.0.0.1:61679")
     url = f"http://{address}{path}"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as answer:  # noqa: S310 - an http URL we build
             return json.loads(answer.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         fail(f"{url}: {getattr(exc, 'reason', exc)}", code=1)
 
 

@@ -55,10 +55,10 @@ def simulate_cmd(
     efficiently addresses were used (idle addresses over time, pod IP waits, mutating EC2 calls)."""
     from vpccni.cluster import ClusterSimulation, ScenarioError, load_scenario
     from vpccni.cluster.expect import check, unknown_keys
-    from vpccni.cluster.scenario import Scenario
+    from vpccni.cluster.schema_doc import scenario_schema
 
     if schema:
-        print_json(Scenario.model_json_schema())
+        print_json(scenario_schema())
         return
     if scenario_file is None:
         fail("name a scenario file (or --schema); see 'vpccni simulate --help'")

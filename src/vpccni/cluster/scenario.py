@@ -50,6 +50,13 @@ def memory_bytes(value: str | float | int) -> float:
     return float(match.group(1)) * _MEMORY_UNITS[match.group(2)]
 
 
+def env_strings(value: Any) -> Any:
+    """ipamd variables are strings, as in a DaemonSet's env: YAML's `5` and `true` become "5" and "true"."""
+    if isinstance(value, dict):
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -111,9 +118,7 @@ class NodeGroupSpec(Strict):
     @field_validator("ipamd", mode="before")
     @classmethod
     def _env(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
+        return env_strings(value)
 
     @model_validator(mode="after")
     def _sizes(self) -> NodeGroupSpec:
@@ -286,6 +291,11 @@ class IpamdAction(Strict):
     group: str | None = Field(None, description="one node group; default every group")
     env: dict[str, str]
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        return env_strings(value)
+
 
 class OutageAction(Strict):
     duration: float = Field(gt=0)
@@ -319,6 +329,11 @@ class RunSpec(Strict):
     ipamd: dict[str, str] = Field(default_factory=dict, description="ipamd variables for every group")
     autoscaler: dict[str, Any] = Field(default_factory=dict, description="autoscaler fields to override")
     expect: dict[str, Any] = Field(default_factory=dict, description="expected summary values")
+
+    @field_validator("ipamd", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        return env_strings(value)
 
 
 class Scenario(Strict):

@@ -817,13 +817,26 @@ class ClusterSimulation:
         or the autoscaler's node limits (empty when every pod runs)."""
         out: list[dict[str, str]] = []
         waiting = [p for p in self.pods.values() if p.phase is Phase.WAITING_FOR_IP and p.node is not None]
+        now = self.world.now()
+        refused = {  # nodes the subnet refused addresses or an ENI lately
+            p.node.name
+            for p in waiting
+            if p.node is not None
+            and p.node.ipam is not None
+            and p.node.ipam.last_insufficient is not None
+            and now - p.node.ipam.last_insufficient <= 3 * INSUFFICIENT_CIDR_BACKOFF
+        }
         exhausted = sorted(
-            name
-            for name in self.subnet_ids
-            if any(getattr(p.node, "subnet", None) == name for p in waiting) and self._subnet_free(name) < 2
+            {getattr(p.node, "subnet", "") for p in waiting if p.node is not None and p.node.name in refused} - {""}
         )
         for name in exhausted:
-            out.append(_limit_words("subnet", f"subnet {name} has run out of addresses: its pods wait for one"))
+            out.append(
+                _limit_words(
+                    "subnet",
+                    f"subnet {name} ({self._subnet_free(name)} free) cannot give its nodes the addresses or ENIs "
+                    "they ask for: their pods wait",
+                )
+            )
         for node in sorted({p.node for p in waiting if p.node is not None}, key=lambda n: n.name):
             if node.ipam is None or getattr(node, "subnet", None) in exhausted:
                 continue

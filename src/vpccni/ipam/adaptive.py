@@ -4,10 +4,11 @@ Why: the reference sizes the pool with static numbers (a whole spare ENI by defa
 WARM_IP_TARGET), which either hoards a shared subnet or makes pods wait and EC2 throttle. This policy
 sizes the pool from what the node itself observes:
 
-- demand over the time a refill really takes: the busiest `refill`-long window of recent pod address
-  requests (decaying, so a burst that stops recurring is forgotten) and the Poisson bound of the recent
-  arrival rate, where `refill` = the pool loop's period + the observed EC2 latency (an assign on an
-  attached ENI, or create + attach + metadata when no ENI has room);
+- demand over the time a refill really takes: the busiest `refill`-long window of a burst seen at least
+  twice (decaying, so a burst that stops recurring is forgotten; a one-off burst is served, through the
+  pods waiting for an address, but not held for afterwards) and the Poisson bound of the recent arrival
+  rate, where `refill` = the pool loop's period + the observed EC2 latency (an assign on an attached
+  ENI, or create + attach + metadata when no ENI has room);
 - periodic bursts it has seen (job schedules, several interleaved; three beats at one period, within
   2 %, of similar size): each burst is brought in shortly before it is due instead of being held
   through the gaps, and a gap shorter than GAP_WORTH_RELEASING is held rather than paid for twice;
@@ -61,6 +62,7 @@ class Burst:
     start: float
     last: float
     size: int
+    window_max: int = 1  # most arrivals in one refill-long window during the burst
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,8 @@ class Observations:
     """What the engine has seen on this node; bounded, so a long-running daemon stays flat."""
 
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
-    peak: float = 0.0  # busiest refill-long window, decayed
-    peak_at: float = 0.0
+    prior: float = 0.0  # what a node expects before it has seen a burst, decaying from `prior_at`
+    prior_at: float = 0.0
     bursts: deque[Burst] = field(default_factory=lambda: deque(maxlen=16))
     schedules: list[Schedule] | None = None  # derived from `bursts`; None until recomputed
     assign_latency: float = PRIOR_ASSIGN_LATENCY
@@ -93,7 +95,7 @@ class Observations:
 
     def prime(self, eni_size: int, now: float) -> None:
         """Before any pod is seen: expect half an ENI's worth, at most half a /28 (a new node's pods come at once)."""
-        self.peak, self.peak_at = min(eni_size, 16) / 2, now
+        self.prior, self.prior_at = min(eni_size, 16) / 2, now
 
     def arrival(self, now: float, refill: float) -> None:
         """A pod asked for an address (served or not): demand, whatever the pool held."""
@@ -105,14 +107,12 @@ class Observations:
             if t <= now - refill:
                 break
             in_window += 1
-        decayed = decay(self.peak, now - self.peak_at)
-        if in_window >= decayed:
-            self.peak, self.peak_at = float(in_window), now
         burst = self.bursts[-1] if self.bursts else None
         if burst is not None and now - burst.last <= BURST_GAP:
             burst.last, burst.size = now, burst.size + 1
+            burst.window_max = max(burst.window_max, in_window)
         else:
-            self.bursts.append(Burst(now, now, 1))
+            self.bursts.append(Burst(now, now, 1, in_window))
         self.schedules = None
 
     def grew(self, now: float, anticipated: bool) -> None:
@@ -169,6 +169,7 @@ class PoolView:
     max_pods: int
     minimum_total: int  # MINIMUM_IP_TARGET
     warm_floor: int  # WARM_IP_TARGET
+    waiting: int = 0  # pods refused an address lately and retrying: demand to serve now
 
     @property
     def usable(self) -> int:
@@ -240,6 +241,28 @@ def next_burst(obs: Observations, now: float) -> tuple[float, int] | None:
     return best
 
 
+def _burst_levels(obs: Observations) -> list[tuple[float, float]]:
+    """(window count, when) of the prior and of every remembered burst, largest decayed first; they all
+    decay at one rate, so this order never changes as time passes."""
+    levels = [(obs.prior, obs.prior_at)] if obs.prior else []
+    levels += [(float(b.window_max), b.last) for b in obs.bursts]
+    return sorted(levels, key=lambda level: math.log2(level[0]) + level[1] / PEAK_HALF_LIFE, reverse=True)
+
+
+def _recurring_level(obs: Observations) -> tuple[float, float] | None:
+    """The burst size seen at least twice (the second largest): one burst alone, such as a one-off
+    scale-up, is served through `waiting` and not held for afterwards."""
+    levels = _burst_levels(obs)
+    if not levels:
+        return None
+    return levels[1] if len(levels) > 1 else levels[0]
+
+
+def expected_burst(obs: Observations, now: float) -> float:
+    level = _recurring_level(obs)
+    return decay(level[0], now - level[1]) if level else 0.0
+
+
 def decide(view: PoolView, obs: Observations) -> Decision:
     """The adaptive pool's decision for one cycle."""
     now = view.now
@@ -250,7 +273,7 @@ def decide(view: PoolView, obs: Observations) -> Decision:
     poisson = rate * refill
     schedule = next_burst(obs, now)
     # with a schedule, the bursts are brought in on time rather than held through the gaps as a peak
-    peak = 0.0 if schedule is not None else decay(obs.peak, now - obs.peak_at)
+    peak = 0.0 if schedule is not None else expected_burst(obs, now)
     low_f = max(peak, poisson + 3 * math.sqrt(poisson), 1.0)
     reason = "recent peak" if peak and low_f == peak else "arrival rate"
     anticipating = False
@@ -268,8 +291,8 @@ def decide(view: PoolView, obs: Observations) -> Decision:
         batch = 0
     else:
         batch = max(math.ceil(rate * BATCH_HORIZON), math.ceil(low / 2))
-        if schedule is None:  # slow, unscheduled growth: at least half an ENI per call, and as wide a release band
-            batch = max(batch, min(view.eni_size, 16) // 2)
+        if schedule is None:  # slow, unscheduled growth: a good part of an ENI per call, and as wide a release band
+            batch = max(batch, min(view.eni_size, 16) // 3)  # a third of an ENI (at most 5)
     fill = low + batch
     pressure = subnet_pressure(obs)
     if pressure < 1.0:
@@ -278,8 +301,8 @@ def decide(view: PoolView, obs: Observations) -> Decision:
         reason += f"; subnet {obs.subnet_free} free: targets x{pressure:.2f}"
     headroom = max(view.max_pods - view.total, 0)
     grow = 0
-    if view.usable < low or view.total < view.minimum_total:
-        grow = min(max(fill - view.usable, view.minimum_total - view.total), headroom)
+    if view.usable < low + view.waiting or view.total < view.minimum_total:
+        grow = min(max(fill + view.waiting - view.usable, view.minimum_total - view.total), headroom)
     release = 0
     surplus = min(view.usable - fill, view.total - view.minimum_total)
     band = release_band(batch, schedule is not None, view.unit)
@@ -341,10 +364,11 @@ def timers(obs: Observations, now: float) -> list[float]:
             out += [schedule[0] - lead, schedule[0] - lead - SURPLUS_HOLD + 1e-6, schedule[0] + BURST_GAP + 1e-6]
     for known in schedules(obs, now):  # a schedule ends after its missed beats
         out.append(known.last_start + (MISSED_BEATS + 0.5) * known.period + 1e-6)
-    current = decay(obs.peak, now - obs.peak_at)
-    step = math.ceil(current - 1e-9) - 1  # the decaying peak lowers the targets when it crosses this
-    if step >= 1:
-        out.append(obs.peak_at + PEAK_HALF_LIFE * math.log2(obs.peak / step) + 1e-6)
+    level = _recurring_level(obs)
+    if level is not None:
+        step = math.ceil(decay(level[0], now - level[1]) - 1e-9) - 1  # the decaying level crosses this next
+        if step >= 1:
+            out.append(level[1] + PEAK_HALF_LIFE * math.log2(level[0] / step) + 1e-6)
     window = next((t for t in obs.arrivals if t > now - RATE_WINDOW), None)
     if window is not None:  # the rate falls when this arrival leaves the window
         out.append(window + RATE_WINDOW + 1e-6)

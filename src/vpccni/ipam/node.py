@@ -52,6 +52,7 @@ DECREASE_INTERVAL = 30.0
 RECONCILE_INTERVAL = 60.0
 RECONCILE_COOLDOWN = 60.0
 ENI_MIN_AGE = 60.0
+WAITING_FRESH = 30.0  # a refused pod retries within 15 s (kubelet): older refusals are pods that went away
 
 __all__ = ["INSUFFICIENT_CIDR_BACKOFF", "IpamInitError", "NodeIpam", "Release"]
 
@@ -390,8 +391,9 @@ class NodeIpam:
         return sum(self.slots - len(e.cidrs) for e in self._candidates()) * self.facts.address_unit
 
     def _pool_view(self, stats: Stats) -> adaptive.PoolView:
+        now = self.clock.now()
         return adaptive.PoolView(
-            now=self.clock.now(),
+            now=now,
             total=stats.total,
             assigned=stats.assigned,
             cooling=stats.cooldown,
@@ -401,6 +403,7 @@ class NodeIpam:
             max_pods=self.max_pods,
             minimum_total=self.cfg.minimum_ip_target,
             warm_floor=self.cfg.warm_ip_target,
+            waiting=sum(1 for t in self._unserved.values() if now - t <= WAITING_FRESH),
         )
 
     def _adaptive_cycle(self, during_init: bool = False) -> None:
@@ -715,6 +718,7 @@ class NodeIpam:
         times += [t + RECONCILE_COOLDOWN for t in self.reconcile_cooldown.values()]
         if self.observed is not None:
             times += adaptive.timers(self.observed, now)
+            times += [t + WAITING_FRESH + 1e-6 for t in self._unserved.values()]  # a refusal stops counting
         future = [t for t in times if t is not None and t > now]
         return min(future) if future else None
 

@@ -5,7 +5,6 @@ Reads only what the simulation recorded (samples, autoscaler events); computes n
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,15 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  - the backend must be chosen first
 
+from vpccni.report import page  # noqa: E402
+
 Samples = Sequence[dict[str, Any]]
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def _minutes(samples: Samples) -> list[float]:
@@ -54,7 +47,7 @@ def nodes(samples: Samples, events: Sequence[dict[str, Any]]) -> bytes:
     _events(ax, events)
     ax.set(title="Nodes over time (autoscaler events marked)", xlabel="minutes", ylabel="nodes")
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return page.png(fig)
 
 
 def pods(samples: Samples) -> bytes:
@@ -63,7 +56,7 @@ def pods(samples: Samples) -> bytes:
         ax.plot(_minutes(samples), [s["pods"][phase] for s in samples], label=phase.replace("_", " "))
     ax.set(title="Pods by phase (pending: not yet seen by the scheduler)", xlabel="minutes", ylabel="pods")
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return page.png(fig)
 
 
 def subnets(samples: Samples, sizes: dict[str, int]) -> bytes:
@@ -74,7 +67,7 @@ def subnets(samples: Samples, sizes: dict[str, int]) -> bytes:
         ax.plot(_minutes(samples), [sizes[name] - f for f in free], ls="--", label=f"{name} used")
     ax.set(title="Subnet addresses", xlabel="minutes", ylabel="addresses")
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return page.png(fig)
 
 
 def idle(samples: Samples) -> bytes:
@@ -85,7 +78,7 @@ def idle(samples: Samples) -> bytes:
     ax.set(title="Idle addresses per node (warm pool)", xlabel="minutes", ylabel="addresses")
     if names:
         ax.legend(fontsize=6, loc="upper left", ncol=2)
-    return _png(fig)
+    return page.png(fig)
 
 
 def ec2(samples: Samples) -> bytes:
@@ -94,7 +87,7 @@ def ec2(samples: Samples) -> bytes:
     ax.plot(_minutes(samples), [s["ec2_errors"] for s in samples], label="EC2 errors (cumulative)", color="tab:red")
     ax.set(title="EC2 calls and errors", xlabel="minutes", ylabel="count")
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return page.png(fig)
 
 
 def idle_total(timeline: Sequence[tuple[float, int]], end: float, mean: float) -> bytes:
@@ -106,7 +99,7 @@ def idle_total(timeline: Sequence[tuple[float, int]], end: float, mean: float) -
     ax.axhline(mean, color="tab:red", ls="--", lw=1, label=f"time-weighted mean {mean:.1f}")
     ax.set(title="Idle addresses held for pods (cluster total)", xlabel="minutes", ylabel="addresses")
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return page.png(fig)
 
 
 def ip_wait_cdf(waits: Sequence[float], never: int) -> bytes:
@@ -123,4 +116,4 @@ def ip_wait_cdf(waits: Sequence[float], never: int) -> bytes:
     ax.set(title=title, xlabel="seconds", ylabel="share of pods", ylim=(0, 1.02))
     if ordered:
         ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return page.png(fig)

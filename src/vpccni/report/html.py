@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from vpccni.report import figures
+from vpccni.report import figures, page
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -16,19 +15,6 @@ h1{font-size:1.6em} h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 img{display:block;margin:1em 0;max-width:100%} .events{max-height:16em;overflow:auto}
 """
-# Sets data-figures-loaded on <body> once every figure decoded: a headless browser can check it.
-SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.querySelectorAll('img.figure'));
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute('data-figures-loaded', ok + '/' + imgs.length);
-});
-"""
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode()
-    return f'<img class="figure" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _cell(value: Any) -> str:
@@ -51,28 +37,28 @@ def render_html(title: str, runs: Sequence[tuple[Any, dict[str, Any]]]) -> str:
     """`runs`: (ClusterSimulation, summary) pairs, as `vpccni.cluster.run_scenario` returns them."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style><script>{page.SCRIPT}</script></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         _summary_table([summary for _, summary in runs]),
     ]
     for sim, summary in runs:
         samples, events = sim.samples, sim.autoscaler.log.events
         parts.append(f"<h2>Run: {html.escape(summary['name'])}</h2>")
-        parts.append(_img(figures.nodes(samples, events), "nodes over time"))
-        parts.append(_img(figures.pods(samples), "pods by phase over time"))
-        parts.append(_img(figures.subnets(samples, sim.subnet_sizes), "subnet addresses used and free"))
-        parts.append(_img(figures.idle(samples), "idle addresses per node"))
+        parts.append(page.img(figures.nodes(samples, events), "nodes over time"))
+        parts.append(page.img(figures.pods(samples), "pods by phase over time"))
+        parts.append(page.img(figures.subnets(samples, sim.subnet_sizes), "subnet addresses used and free"))
+        parts.append(page.img(figures.idle(samples), "idle addresses per node"))
         idle = sim.idle
         parts.append(
-            _img(
+            page.img(
                 figures.idle_total(idle.timeline, summary["virtual_seconds"], summary["idle_ips_mean"]),
                 "idle addresses, cluster total over time",
             )
         )
         parts.append(
-            _img(figures.ip_wait_cdf(sim.ip_waits.waits, summary["pods_never_got_ip"]), "pod IP wait distribution")
+            page.img(figures.ip_wait_cdf(sim.ip_waits.waits, summary["pods_never_got_ip"]), "pod IP wait distribution")
         )
-        parts.append(_img(figures.ec2(samples), "EC2 calls and errors over time"))
+        parts.append(page.img(figures.ec2(samples), "EC2 calls and errors over time"))
         rows = "".join(
             f"<tr><td>{e['t']}</td><td>{html.escape(str(e['event']))}</td>"
             f"<td>{html.escape(json.dumps({k: v for k, v in e.items() if k not in ('t', 'event')}))}</td></tr>"

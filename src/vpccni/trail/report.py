@@ -6,9 +6,7 @@ then the findings, instances and subnets as tables. Figures are matplotlib PNGs 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import Any
 
 import matplotlib
@@ -16,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  - the backend must be chosen first
 
+from vpccni.report import page  # noqa: E402
 from vpccni.trail.analysis import Analysis  # noqa: E402
 from vpccni.trail.timeline import PREFIX_SIZE, Timeline  # noqa: E402
 
@@ -27,27 +26,6 @@ table{border-collapse:collapse;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 img{display:block;margin:1em 0;max-width:100%} .critical{color:#b00020;font-weight:bold} .warning{color:#a15c00}
 """
-# Sets data-figures-loaded on <body> once every figure decoded: a headless browser can check it.
-SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.querySelectorAll('img.figure'));
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute('data-figures-loaded', ok + '/' + imgs.length);
-});
-"""
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode()
-    return f'<img class="figure" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _mark_findings(ax: Any, analysis: Analysis, start: float) -> None:
@@ -94,7 +72,7 @@ def held_figure(analysis: Analysis, column: int, title: str, ylabel: str) -> byt
     ax.set(title=title, xlabel="minutes from the first event", ylabel=ylabel)
     if ranked:
         ax.legend(fontsize=6, loc="upper left", ncol=2)
-    return _png(fig)
+    return page.png(fig)
 
 
 def _value(point: tuple[float, int, int, int], column: int) -> int:
@@ -116,7 +94,7 @@ def errors_figure(analysis: Analysis) -> bytes:
     _mark_findings(ax, analysis, first * 60)
     ax.set(title="Failed EC2 calls per minute", xlabel="minutes from the first event", ylabel="calls")
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return page.png(fig)
 
 
 def _table(header: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
@@ -137,7 +115,7 @@ def render_report(analysis: Analysis, title: str) -> str:
     findings = data["findings"]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style><script>{page.SCRIPT}</script></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{data['events']} events read, {data['ec2_events']} EC2 events analysed from "
         f"{html.escape(str(data['time_range']['start']))} to {html.escape(str(data['time_range']['end']))}; "
@@ -149,9 +127,9 @@ def render_report(analysis: Analysis, title: str) -> str:
             [f["severity"] for f in findings],
         ),
         "<h2>Timeline</h2>",
-        _img(held_figure(analysis, 2, "Addresses held per instance", "addresses"), "addresses held per instance"),
-        _img(held_figure(analysis, 1, "ENIs attached per instance", "ENIs"), "ENIs per instance"),
-        _img(errors_figure(analysis), "errors and throttles per minute"),
+        page.img(held_figure(analysis, 2, "Addresses held per instance", "addresses"), "addresses held per instance"),
+        page.img(held_figure(analysis, 1, "ENIs attached per instance", "ENIs"), "ENIs per instance"),
+        page.img(errors_figure(analysis), "errors and throttles per minute"),
         "<h2>Instances</h2>",
         _table(
             [
