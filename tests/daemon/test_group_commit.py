@@ -156,3 +156,24 @@ def test_temp_files_a_crash_left_are_removed(tmp_path: Path) -> None:
     (tmp_path / ".other.json.x.tmp").write_text("{")
     assert remove_stale_temp_files(str(target)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.x.tmp"]
+
+
+def test_a_cni_del_on_a_full_disk_is_a_clear_try_again(tmp_path: Path) -> None:
+    from vpccni.cni.service import CniService, Invocation
+
+    backend, disk, checkpoint = backend_on_disk(tmp_path)
+    lock = backend.node.lock
+    assert lock is not None
+    service = CniService(backend, lock, None)
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_NETNS": "/x", "CNI_PATH": "/"}
+    conf = json.dumps({"cniVersion": "1.0.0", "name": "aws-cni", "type": "aws-cni"}).encode()
+    assert service.handle(Invocation("ADD", env, conf, None))[0] == 0
+    disk.full = True
+    status, out = service.handle(Invocation("DEL", {**env, "CNI_COMMAND": "DEL"}, conf, None))
+    error = json.loads(out)
+    assert (status, error["code"]) == (1, 11) and "No space left on device" in error["details"]
+    assert [k.container_id for k, *_ in backend.node.ds.allocations()] == ["c1"]
+    disk.full = False
+    assert service.handle(Invocation("DEL", {**env, "CNI_COMMAND": "DEL"}, conf, None)) == (0, b"")
+    assert backend.node.ds.allocations() == []
+    checkpoint.close()

@@ -17,6 +17,7 @@ from typing import Any
 
 from vpccni.cni.datapath import Datapath, host_veth_name
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, PodAddress, VersionMismatch
+from vpccni.ipam.checkpoint import CheckpointWriteError
 
 log = logging.getLogger("vpccni.cni")
 
@@ -66,15 +67,21 @@ class CniService:
                 raise CniError(11, "ipamd is not ready: node initialization has not finished")
             out = getattr(self, f"_{call.command.lower()}")(call, conf)
             return 0, (json.dumps(out) + "\n").encode() if out is not None else b""
+        except CheckpointWriteError as exc:  # the pod keeps its address; the runtime retries the DEL
+            return self._error(version, CniError(11, f"{call.command}: ipamd could not record the change", str(exc)))
         except CniError as exc:
-            error: dict[str, Any] = {"cniVersion": version, "code": exc.code, "msg": exc.msg}
-            if exc.details:
-                error["details"] = exc.details
-            return 1, (json.dumps(error) + "\n").encode()
+            return self._error(version, exc)
         except Exception as exc:  # a bad request never takes the daemon down
             log.exception("CNI %s failed", call.command)
             error = {"cniVersion": version, "code": 999, "msg": "vpccni daemon internal error", "details": repr(exc)}
             return 1, (json.dumps(error) + "\n").encode()
+
+    @staticmethod
+    def _error(version: str, exc: CniError) -> tuple[int, bytes]:
+        error: dict[str, Any] = {"cniVersion": version, "code": exc.code, "msg": exc.msg}
+        if exc.details:
+            error["details"] = exc.details
+        return 1, (json.dumps(error) + "\n").encode()
 
     # --- §1.3 steps 5–10 ----------------------------------------------------------------------------
     def _netconf(self, call: Invocation) -> NetConf:
