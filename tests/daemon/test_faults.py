@@ -257,3 +257,29 @@ def test_the_fast_socket_closes_on_oversized_frames_and_keeps_serving(daemon_fac
             answer = b""  # closed by the daemon before all of it was read: that is the point
         assert answer == b""
     assert wire.call(path, {"op": "ping"})["ok"] and stub(daemon).AddNetwork(add_request("ok"), timeout=10).Success
+
+
+def test_a_burst_of_plugin_connections_is_queued_not_refused(daemon_factory: Any) -> None:
+    """Plugins connect with a timeout (a non-blocking connect): a full accept backlog would be EAGAIN."""
+    import threading
+
+    from vpccni.cni import wire
+
+    daemon = daemon_factory(*FAST)
+    path = daemon.endpoints["fast_socket"]
+    start = threading.Barrier(64)
+    outcomes: list[object] = []
+
+    def ping() -> None:
+        start.wait()
+        try:
+            outcomes.append(wire.call(path, {"op": "ping"}, timeout=30)["ok"])
+        except OSError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=ping) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == [True] * 64

@@ -49,6 +49,13 @@ class RequestError(Exception):
         self.code, self.msg, self.details = code, msg, details
 
 
+class _Server(socketserver.ThreadingUnixStreamServer):
+    # Plugins connect with a timeout set, i.e. non-blocking: with socketserver's backlog of 5, a node
+    # starting many pods at once would see EAGAIN ("daemon unreachable") instead of being queued.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class FastEndpoint:
     def __init__(
         self,
@@ -72,8 +79,7 @@ class FastEndpoint:
             def handle(self) -> None:
                 endpoint.serve_one(self.request)
 
-        self.server = socketserver.ThreadingUnixStreamServer(socket_path, Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(socket_path, Handler)
         os.chmod(socket_path, 0o660)
         self.thread = threading.Thread(target=self.server.serve_forever, name="fast-endpoint", daemon=True)
 
