@@ -17,6 +17,7 @@ from vpccni import __version__, catalog
 from vpccni.cloud.errors import Ec2Error, ThrottlingError, make_error
 from vpccni.cloud.records import (
     AssignResult,
+    AvailabilityZone,
     Attachment,
     Filters,
     Instance,
@@ -72,7 +73,11 @@ def _count_or_list(count: int, listed: Sequence[str], other_count: int = 0, othe
 
 
 class SimEc2:
-    """An EC2 client on the simulated cloud, calling as one identity (a node's instance, or a tool)."""
+    """An EC2 client on the simulated cloud, calling as one identity (a node's instance, or a tool).
+
+    `access_key_id` and `request_id` come from an HTTP request when `vpccni cloud serve` calls on a
+    client's behalf: the trail then names that key and carries the id the client was answered with.
+    """
 
     def __init__(
         self,
@@ -80,11 +85,15 @@ class SimEc2:
         instance_id: str | None = None,
         user_agent: str = f"vpccni/{__version__}",
         source_ip: str = "127.0.0.1",
+        access_key_id: str = "",
+        request_id: str = "",
     ) -> None:
         self.cloud = cloud
         self.instance_id = instance_id
         self.user_agent = user_agent
         self.source_ip = source_ip
+        self.access_key_id = access_key_id
+        self.request_id = request_id
 
     # --- the call machinery ---------------------------------------------------------------------
     def _call(
@@ -183,11 +192,12 @@ class SimEc2:
             response=response,
             error=(error.code, error.message, error.http_status) if error else None,
             role=instance.role if instance else cloud.config.role_name,
-            session=self.instance_id or "vpccni",
+            session=self.instance_id or self.access_key_id or "vpccni",
             source_ip=self.source_ip,
             user_agent=self.user_agent,
-            request_id=new_uuid(cloud.rng.getrandbits(128)),
+            request_id=self.request_id or new_uuid(cloud.rng.getrandbits(128)),
             event_id=new_uuid(cloud.rng.getrandbits(128)),
+            access_key_id=self.access_key_id,
         )
 
     # --- lookups --------------------------------------------------------------------------------
@@ -202,6 +212,12 @@ class SimEc2:
         if eni is None:
             raise _not_found_eni(eni_id)
         return eni
+
+    def _vpc(self, vpc_id: str) -> VpcState:
+        vpc = self.cloud.vpcs.get(vpc_id)
+        if vpc is None:
+            raise _err("InvalidVpcID.NotFound", f"The vpc ID '{vpc_id}' does not exist")
+        return vpc
 
     def _instance(self, instance_id: str) -> InstanceState:
         instance = self.cloud.instances.get(instance_id)
@@ -356,6 +372,54 @@ class SimEc2:
 
         request = {"instanceTypeSet": items({"instanceType": t} for t in instance_types)}
         return self._call("DescribeInstanceTypes", request, body, read_only=True)
+
+    def describe_vpcs(self, vpc_ids: Sequence[str] | None = None, filters: Filters | None = None) -> list[Vpc]:
+        def body() -> tuple[list[Vpc], None]:
+            chosen = [self._vpc(v) for v in vpc_ids] if vpc_ids else list(self.cloud.vpcs.values())
+            out = [
+                Vpc(v.vpc_id, tuple(str(c) for c in v.cidrs), dict(v.tags))
+                for v in chosen
+                if _matches(filters, lambda name, v=v: _vpc_filter_values(v, name))  # type: ignore[misc]
+            ]
+            return out, None
+
+        request = {"vpcSet": items({"vpcId": v} for v in vpc_ids or ()), "filterSet": filter_set(filters)}
+        return self._call("DescribeVpcs", request, body, read_only=True)
+
+    def describe_availability_zones(
+        self, zone_names: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> list[AvailabilityZone]:
+        """The region's zones: four lettered ones, plus any other zone a subnet was created in."""
+
+        def body() -> tuple[list[AvailabilityZone], None]:
+            region = self.cloud.config.region
+            names = [f"{region}{letter}" for letter in "abcd"]
+            names += sorted({s.az for s in self.cloud.subnets.values()} - set(names))
+            code = "".join(part[0] if part.isalpha() else part for part in region.split("-"))
+            zones = [AvailabilityZone(name, f"{code}-az{n}", region) for n, name in enumerate(names, 1)]
+            by_name = {z.zone_name: z for z in zones}
+            for name in zone_names or ():
+                if name not in by_name:
+                    raise _err("InvalidParameterValue", f"The zone '{name}' does not exist in region {region}")
+            chosen = [by_name[n] for n in zone_names] if zone_names else zones
+            simple = {"zone-name": "zone_name", "zone-id": "zone_id", "region-name": "region"}
+            out = [
+                z
+                for z in chosen
+                if _matches(
+                    filters,
+                    lambda name, z=z: (  # type: ignore[misc]
+                        [getattr(z, simple[name])] if name in simple else ["available"] if name == "state" else None
+                    ),
+                )
+            ]
+            return out, None
+
+        request = {
+            "availabilityZoneSet": items({"zoneName": z} for z in zone_names or ()),
+            "filterSet": filter_set(filters),
+        }
+        return self._call("DescribeAvailabilityZones", request, body, read_only=True)
 
     def describe_instances(
         self, instance_ids: Sequence[str] | None = None, filters: Filters | None = None
@@ -956,6 +1020,18 @@ def _instance_filter_values(inst: InstanceState, name: str, now: float) -> list[
         "availability-zone": [inst.az],
     }
     return simple.get(name) if name in simple else _tag_values(inst.tags, name)
+
+
+def _vpc_filter_values(vpc: VpcState, name: str) -> list[str] | None:
+    cidrs = [str(c) for c in vpc.cidrs]
+    simple = {
+        "vpc-id": [vpc.vpc_id],
+        "cidr": cidrs[:1],
+        "cidr-block-association.cidr-block": cidrs,
+        "state": ["available"],
+        "is-default": ["false"],
+    }
+    return simple.get(name) if name in simple else _tag_values(vpc.tags, name)
 
 
 def _subnet_filter_values(subnet: SubnetState, name: str) -> list[str] | None:
