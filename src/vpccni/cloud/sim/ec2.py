@@ -17,8 +17,8 @@ from vpccni import __version__, catalog
 from vpccni.cloud.errors import Ec2Error, ThrottlingError, make_error
 from vpccni.cloud.records import (
     AssignResult,
-    AvailabilityZone,
     Attachment,
+    AvailabilityZone,
     Filters,
     Instance,
     InstanceEni,
@@ -313,14 +313,25 @@ class SimEc2:
         }
 
     # --- setup ----------------------------------------------------------------------------------
-    def create_vpc(self, cidr_block: str) -> Vpc:
+    def create_vpc(self, cidr_block: str, tags: Tags | None = None) -> Vpc:
         def body() -> tuple[Vpc, dict[str, Any]]:
-            network = ipaddress.IPv4Network(cidr_block)
-            vpc = VpcState(self.cloud.new_id("vpc"), [network])
+            try:
+                network = ipaddress.IPv4Network(cidr_block)
+            except ValueError:
+                raise _err(
+                    "InvalidParameterValue", f"Value ({cidr_block}) for parameter cidrBlock is invalid"
+                ) from None
+            vpc = VpcState(self.cloud.new_id("vpc"), [network], dict(tags or {}))
             self.cloud.vpcs[vpc.vpc_id] = vpc
-            return Vpc(vpc.vpc_id, (cidr_block,)), {"vpc": {"vpcId": vpc.vpc_id, "cidrBlock": cidr_block}}
+            record = Vpc(vpc.vpc_id, (str(network),), dict(vpc.tags))
+            return record, {"vpc": {"vpcId": vpc.vpc_id, "cidrBlock": str(network)}}
 
-        return self._call("CreateVpc", {"cidrBlock": cidr_block}, body)
+        request: dict[str, Any] = {"cidrBlock": cidr_block}
+        if tags:
+            request["tagSpecificationSet"] = items(
+                [{"resourceType": "vpc", "tags": [{"key": k, "value": v} for k, v in tags.items()]}]
+            )
+        return self._call("CreateVpc", request, body)
 
     def create_subnet(self, vpc_id: str, cidr_block: str, availability_zone: str, tags: Tags | None = None) -> Subnet:
         def body() -> tuple[Subnet, dict[str, Any]]:
@@ -393,10 +404,7 @@ class SimEc2:
 
         def body() -> tuple[list[AvailabilityZone], None]:
             region = self.cloud.config.region
-            names = [f"{region}{letter}" for letter in "abcd"]
-            names += sorted({s.az for s in self.cloud.subnets.values()} - set(names))
-            code = "".join(part[0] if part.isalpha() else part for part in region.split("-"))
-            zones = [AvailabilityZone(name, f"{code}-az{n}", region) for n, name in enumerate(names, 1)]
+            zones = availability_zones(region, {s.az for s in self.cloud.subnets.values()})
             by_name = {z.zone_name: z for z in zones}
             for name in zone_names or ():
                 if name not in by_name:
@@ -981,6 +989,15 @@ class SimEc2:
             "tagSet": items({"key": k} for k in keys),
         }
         return self._call("DeleteTags", request, body)
+
+
+def availability_zones(region: str, used: set[str]) -> list[AvailabilityZone]:
+    """The region's zones as the sim names them: `REGIONa`..`REGIONd`, then any other zone in `used`."""
+    names = [f"{region}{letter}" for letter in "abcd"]
+    names += sorted(used - set(names))
+    parts = region.split("-")
+    code = parts[0] + "".join(p[:1] for p in parts[1:-1]) + parts[-1]  # us-west-2 → usw2
+    return [AvailabilityZone(name, f"{code}-az{n}", region) for n, name in enumerate(names, 1)]
 
 
 # --- filters ------------------------------------------------------------------------------------
