@@ -13,4 +13,4 @@ app = typer.Typer(
 )
 
 # Command modules register their commands on `app` when imported.
-from vpccni.cli import catalog_cmds, cni_cmds, daemon_cmds, nodesim_cmds, simulate_cmds  # noqa: E402,F401
+from vpccni.cli import catalog_cmds, cloud_cmds, cni_cmds, daemon_cmds, nodesim_cmds, simulate_cmds  # noqa: E402,F401

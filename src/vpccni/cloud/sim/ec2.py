@@ -386,6 +386,7 @@ class SimEc2:
 
     def describe_vpcs(self, vpc_ids: Sequence[str] | None = None, filters: Filters | None = None) -> list[Vpc]:
         def body() -> tuple[list[Vpc], None]:
+            _check_filter_names(filters, VPC_FILTERS)
             chosen = [self._vpc(v) for v in vpc_ids] if vpc_ids else list(self.cloud.vpcs.values())
             out = [
                 Vpc(v.vpc_id, tuple(str(c) for c in v.cidrs), dict(v.tags))
@@ -433,6 +434,7 @@ class SimEc2:
         self, instance_ids: Sequence[str] | None = None, filters: Filters | None = None
     ) -> list[Instance]:
         def body() -> tuple[list[Instance], None]:
+            _check_filter_names(filters, INSTANCE_FILTERS)
             chosen = [self._instance(i) for i in instance_ids] if instance_ids else list(self.cloud.instances.values())
             now = self.cloud.clock.now()
             out = [
@@ -450,6 +452,7 @@ class SimEc2:
 
     def describe_subnets(self, subnet_ids: Sequence[str] | None = None, filters: Filters | None = None) -> list[Subnet]:
         def body() -> tuple[list[Subnet], None]:
+            _check_filter_names(filters, SUBNET_FILTERS)
             chosen = [self._subnet(s) for s in subnet_ids] if subnet_ids else list(self.cloud.subnets.values())
             out = [
                 self._subnet_record(s)
@@ -470,6 +473,7 @@ class SimEc2:
         def body() -> tuple[list[NetworkInterface], None]:
             if max_results is not None and not 5 <= max_results <= 1000:
                 raise _err("InvalidParameterValue", "MaxResults must be between 5 and 1000")
+            _check_filter_names(filters, ENI_FILTERS)
             chosen = [self._eni(e) for e in eni_ids] if eni_ids else list(self.cloud.enis.values())
             now = self.cloud.clock.now()
             out = [
@@ -1006,6 +1010,33 @@ def _parse_network(text: str) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(text)
     except ValueError:
         raise _err("InvalidParameterValue", f"Invalid prefix '{text}'") from None
+
+
+INSTANCE_FILTERS = frozenset({"instance-id", "instance-state-name", "instance-type", "subnet-id", "availability-zone"})
+SUBNET_FILTERS = frozenset({"vpc-id", "availability-zone", "subnet-id", "cidr-block"})
+VPC_FILTERS = frozenset({"vpc-id", "cidr", "cidr-block-association.cidr-block", "state", "is-default"})
+ENI_FILTERS = frozenset(
+    {
+        "network-interface-id",
+        "attachment.instance-id",
+        "attachment.status",
+        "attachment.device-index",
+        "status",
+        "vpc-id",
+        "subnet-id",
+        "description",
+        "interface-type",
+        "availability-zone",
+        "addresses.private-ip-address",
+    }
+)
+
+
+def _check_filter_names(filters: Filters | None, known: frozenset[str]) -> None:
+    """EC2 refuses an unknown filter name even when nothing would have been matched against it."""
+    for name in filters or {}:
+        if name not in known and name != "tag-key" and not name.startswith("tag:"):
+            raise _err("InvalidParameterValue", f"The filter '{name}' is invalid")
 
 
 def _matches(filters: Filters | None, values_of: Callable[[str], list[str] | None]) -> bool:
