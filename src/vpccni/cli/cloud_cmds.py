@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +15,7 @@ import typer
 from rich.table import Table
 
 from vpccni.cli.app import app
-from vpccni.cli.output import console, err_console, fail, print_json
+from vpccni.cli.output import console, err_console, fail
 
 cloud_app = typer.Typer(
     help="The simulated VPC as a service that real AWS clients (awscli, boto3, SDKs) can call.",
@@ -136,7 +138,9 @@ def serve_cmd(
         fail(f"cannot listen on {host}:{port}: {exc.strerror}", code=1)
     account = summary(cloud)
     if as_json:
-        print_json({"endpoint": server.url, "imds": server.imds_url("INSTANCE_ID"), "restored": restored, **account})
+        ready = {"endpoint": server.url, "imds": server.imds_url("INSTANCE_ID"), "restored": restored, **account}
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()  # scripts wait for this line before calling
     else:
         _print_ready(server.url, server.imds_url("INSTANCE_ID"), account, restored, state_dir)
     stopping = threading.Event()

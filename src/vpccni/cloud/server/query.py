@@ -20,6 +20,9 @@ from vpccni.cloud.server.model import wire_name
 MAX_FIELDS = 5000
 MAX_LIST_INDEX = 10000
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+# Characters XML 1.0 cannot carry (and CR, which XML parsers turn into LF): a value holding one could
+# never be answered back faithfully, so it is refused on the way in.
+NOT_IN_XML = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 Tree = dict[str, Any]  # a parameter name split at its dots: leaves are str, inner nodes dicts
 
 
@@ -127,4 +130,6 @@ def _scalar(kind: str, text: str, path: str) -> Any:
             return float(text)
         except ValueError:
             raise invalid(f"Value ({text}) for parameter {path} is invalid. Expected a number.") from None
+    if NOT_IN_XML.search(text):
+        raise invalid(f"Value for parameter {path} contains a control character")
     return text

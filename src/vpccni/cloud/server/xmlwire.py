@@ -13,6 +13,7 @@ from typing import Any
 from botocore.model import Shape, StructureShape
 
 from vpccni.cloud.server.model import NAMESPACE, xml_name
+from vpccni.cloud.server.query import NOT_IN_XML
 
 
 def response_document(action: str, shape: StructureShape | None, data: dict[str, Any], request_id: str) -> bytes:
@@ -64,4 +65,4 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    return str(value)
+    return NOT_IN_XML.sub("\ufffd", str(value))  # input never holds these; a record from elsewhere might
