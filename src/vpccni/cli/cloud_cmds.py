@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from vpccni.cli.app import app
@@ -99,7 +100,7 @@ def serve_cmd(
     )
 
     if not _is_loopback(host) and not allow_remote:
-        fail(f"--host {host}: not a loopback address; add --allow-remote to serve other machines (unauthenticated)")
+        fail(escape(f"--host {host}: not a loopback address; add --allow-remote to serve others (unauthenticated)"))
     if scenario is not None and subnets:
         fail("--scenario and --subnet both describe the subnets: give one of them")
     if scenario is not None:
@@ -108,7 +109,7 @@ def serve_cmd(
         try:
             spec = load_scenario(scenario)
         except ScenarioError as exc:
-            fail(str(exc))
+            fail(escape(str(exc)))
         layout = AccountLayout(
             spec.vpc_cidr, tuple(SubnetLayout(s.name, s.cidr, s.az, s.used_by_others) for s in spec.subnets)
         )
@@ -117,25 +118,25 @@ def serve_cmd(
         try:
             layout = AccountLayout(vpc_cidr, tuple(parse_subnet_flag(s) for s in subnets or [DEFAULT_SUBNET]))
         except ValueError as exc:
-            fail(f"--subnet {exc}")
+            fail(escape(f"--subnet {exc}"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     options = AccountOptions(region=region, seed=seed or 0, throttling=throttling, latency=latency)
     try:
         cloud, restored = open_account(state_dir, RealClock(), options, layout)
     except AccountError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     writer = None
     if trail is not None:
         try:
             writer = TrailWriter(trail)
         except OSError as exc:
-            fail(f"--trail {trail}: {exc.strerror}", code=1)
+            fail(escape(f"--trail {trail}: {exc.strerror}"), code=1)
         cloud.trail.sink = writer.write
     cloud.trail.retain = False  # a long-running server streams its trail instead of keeping it
     try:
         server = CloudServer(cloud, host, port)
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror}", code=1)
+        fail(escape(f"cannot listen on {host}:{port}: {exc.strerror}"), code=1)
     account = summary(cloud)
     if as_json:
         ready = {"endpoint": server.url, "imds": server.imds_url("INSTANCE_ID"), "restored": restored, **account}
