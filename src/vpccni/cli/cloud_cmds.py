@@ -137,6 +137,10 @@ def serve_cmd(
         server = CloudServer(cloud, host, port)
     except OSError as exc:
         fail(escape(f"cannot listen on {host}:{port}: {exc.strerror}"), code=1)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, frame: stopping.set())
+    server.start()
     account = summary(cloud)
     if as_json:
         ready = {"endpoint": server.url, "imds": server.imds_url("INSTANCE_ID"), "restored": restored, **account}
@@ -144,10 +148,6 @@ def serve_cmd(
         sys.stdout.flush()  # scripts wait for this line before calling
     else:
         _print_ready(server.url, server.imds_url("INSTANCE_ID"), account, restored, state_dir)
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, frame: stopping.set())
-    server.start()
     while not stopping.wait(3600):
         pass
     server.stop()
