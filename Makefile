@@ -18,12 +18,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: the main jobs on the shipped defaults and scenarios (report written to demo-report.html)
+## demo: the main jobs on the shipped defaults and scenarios (report written to demo-report.html), then awscli
+## against `vpccni cloud serve`
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
 	$(BIN)/vpccni simulate scenarios/scale-out.yaml --report demo-report-scale-out.html
 	$(BIN)/vpccni simulate scenarios/shared-subnet-exhaustion.yaml --report demo-report.html
+	bash scripts/demo-real-client.sh $(BIN)
 
 ## chromium: Debian's headless Chromium, for the report rendering test (skipped without it; needs root and apt)
 chromium:
