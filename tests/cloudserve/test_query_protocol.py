@@ -389,3 +389,20 @@ def test_xml_writer_never_emits_what_xml_cannot_carry() -> None:
     )
     parsed = create_parser("ec2").parse({"body": document, "headers": {}, "status_code": 200}, operation.output_shape)
     assert parsed["Vpcs"] == [{"VpcId": "vpc-\ufffd1", "CidrBlock": "a\ufffdb"}]
+
+
+def test_an_internal_failure_is_500_internal_error_without_details(
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vpccni.cloud.server import dispatch
+    from vpccni.cloud.server.operations import op
+
+    def broken(call: object, params: object) -> dict[str, object]:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setitem(dispatch.OPERATIONS, "DescribeVpcs", op("DescribeVpcs", broken, ()))
+    with caplog.at_level("ERROR", logger="vpccni.cloud.server"):
+        reply = raw(served.url, body=form(Action="DescribeVpcs"))
+    assert (reply.status, *reply.error()) == (500, "InternalError", "An internal error has occurred.")
+    assert b"secret detail" not in reply.body and b"Traceback" not in reply.body
+    assert "secret detail" in caplog.text  # the server's log has it, with the traceback

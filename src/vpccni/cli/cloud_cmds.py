@@ -101,6 +101,13 @@ def serve_cmd(
 
     if not _is_loopback(host) and not allow_remote:
         fail(escape(f"--host {host}: not a loopback address; add --allow-remote to serve others (unauthenticated)"))
+    if not _is_loopback(host):
+        err_console.print(
+            escape(
+                f"warning: serving on {host}: signatures are not verified, anyone reaching it can change the account"
+            ),
+            highlight=False,
+        )
     if scenario is not None and subnets:
         fail("--scenario and --subnet both describe the subnets: give one of them")
     if scenario is not None:
