@@ -314,13 +314,32 @@ ENI_QUERY = st.fixed_dictionaries(
 )
 
 
+_tags = st.lists(st.fixed_dictionaries({"Key": _values, "Value": _values}), min_size=1, max_size=3)
+RUN_QUERY = st.fixed_dictionaries(
+    {"MinCount": st.integers(0, 50), "MaxCount": st.integers(0, 50)},
+    optional={
+        "ImageId": _values,
+        "InstanceType": _values,
+        "SubnetId": _values,
+        "SecurityGroupIds": st.lists(_values, min_size=1, max_size=3),
+        "TagSpecifications": st.lists(
+            st.fixed_dictionaries({"ResourceType": st.sampled_from(["instance", "volume"]), "Tags": _tags}),
+            min_size=1,
+            max_size=2,
+        ),
+        "Placement": st.fixed_dictionaries({"AvailabilityZone": _values}),
+    },
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(params=ENI_QUERY)
-def test_decoding_inverts_botocores_serializer(params: dict[str, object]) -> None:
-    operation = model.operation("DescribeNetworkInterfaces")
+@given(case=st.tuples(st.just("DescribeNetworkInterfaces"), ENI_QUERY) | st.tuples(st.just("RunInstances"), RUN_QUERY))
+def test_decoding_inverts_botocores_serializer(case: tuple[str, dict[str, object]]) -> None:
+    action, params = case
+    operation = model.operation(action)
     request = create_serializer("ec2", include_validation=False).serialize_to_request(params, operation)
     wire = query.parse_form(urllib.parse.urlencode(request["body"]))
-    assert wire.pop("Action") == "DescribeNetworkInterfaces" and wire.pop("Version") == "2016-11-15"
+    assert wire.pop("Action") == action and wire.pop("Version") == "2016-11-15"
     assert query.decode(operation.input_shape, wire) == params
 
 

@@ -13,7 +13,6 @@ from vpccni.cloud.server.account import (
     parse_subnet_flag,
     summary,
 )
-from vpccni.cloud.server.dispatch import served_actions
 from vpccni.cloud.server.httpd import CloudServer
 
 __all__ = [
@@ -25,6 +24,5 @@ __all__ = [
     "TrailWriter",
     "open_account",
     "parse_subnet_flag",
-    "served_actions",
     "summary",
 ]

@@ -12,10 +12,6 @@ OPERATIONS: dict[str, Operation] = {o.name: o for o in (*describe_ops.OPERATIONS
 ALWAYS_ACCEPTED = frozenset({"DryRun"})
 
 
-def served_actions() -> list[str]:
-    return sorted(OPERATIONS)
-
-
 def run_action(action: str, params: Mapping[str, str], call: Call) -> bytes:
     """The XML answer to `action`; every failure is an Ec2Error carrying EC2's code and HTTP status."""
     operation = OPERATIONS.get(action)

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from vpccni.cloud.errors import Ec2Error, make_error
-from vpccni.cloud.server import dispatch, sigv4, xmlwire
+from vpccni.cloud.server import dispatch, model, sigv4, xmlwire
 from vpccni.cloud.server.imds import Imds
 from vpccni.cloud.server.operations import Call
 from vpccni.cloud.server.query import parse_form
@@ -44,6 +44,7 @@ class CloudServer:
     """EC2 and IMDS over HTTP for one simulated account; `start` serves on a thread, `serve_forever` blocks."""
 
     def __init__(self, cloud: SimCloud, host: str = "127.0.0.1", port: int = 0, max_body: int = MAX_BODY) -> None:
+        model.service_model()  # load EC2's model now rather than on the first request
         self.cloud = cloud
         self.imds = Imds(cloud)
         self.max_body = max_body
