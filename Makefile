@@ -18,13 +18,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: the main jobs on the shipped defaults and scenarios (reports: demo-report-scale-out.html, demo-report.html, demo-report-advise.html)
+## demo: the main jobs on the shipped defaults and scenarios (reports: demo-report-scale-out.html, demo-report.html,
+## demo-report-advise.html), then awscli against `vpccni cloud serve`
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
 	$(BIN)/vpccni simulate scenarios/scale-out.yaml --report demo-report-scale-out.html
 	$(BIN)/vpccni simulate scenarios/shared-subnet-exhaustion.yaml --report demo-report.html
 	$(BIN)/vpccni advise scenarios/shared-subnet-exhaustion.yaml --report demo-report-advise.html
+	bash scripts/demo-real-client.sh $(BIN)
 
 ## chromium: Debian's headless Chromium, for the report rendering test (skipped without it; needs root and apt)
 chromium:

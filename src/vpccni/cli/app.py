@@ -16,6 +16,7 @@ app = typer.Typer(
 from vpccni.cli import (  # noqa: E402,F401
     advise_cmds,
     catalog_cmds,
+    cloud_cmds,
     cni_cmds,
     daemon_cmds,
     nodesim_cmds,

@@ -23,9 +23,19 @@ def ipamd_cmd(
     subnet_used: Annotated[int, typer.Option("--subnet-used", min=0, help="sim: addresses taken by others.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="sim: seed for ids and addresses.")] = 0,
     no_latency: Annotated[bool, typer.Option("--no-latency", help="sim: EC2 calls answer at once.")] = False,
-    instance_id: Annotated[str, typer.Option("--instance-id", help="aws: this node's instance id.")] = "",
+    instance_id: Annotated[
+        str, typer.Option("--instance-id", help="aws: this node's instance id; default: the metadata service's.")
+    ] = "",
     region: Annotated[str, typer.Option("--region", help="aws: the region.")] = "us-west-2",
     endpoint_url: Annotated[str, typer.Option("--endpoint-url", help="aws: another EC2 endpoint (e.g. moto).")] = "",
+    imds_endpoint: Annotated[
+        str,
+        typer.Option(
+            "--imds-endpoint",
+            help="aws: the instance metadata service (e.g. vpccni cloud serve's /imds/INSTANCE_ID/); "
+            "'' derives metadata from EC2 describes.",
+        ),
+    ] = "http://169.254.169.254/",
     state_dir: Annotated[
         str, typer.Option("--state-dir", help="Checkpoint, sockets, sim account. [default: /var/run/aws-node]")
     ] = "",
@@ -80,6 +90,7 @@ def ipamd_cmd(
         instance_id=instance_id,
         region=region,
         endpoint_url=endpoint_url,
+        imds_endpoint=imds_endpoint if cloud == "aws" else "",
         state_dir=state_dir,
         grpc_socket=grpc_socket,
         grpc_listen=grpc_listen,

@@ -51,6 +51,7 @@ class DaemonOptions:
     instance_id: str = ""
     region: str = "us-west-2"
     endpoint_url: str = ""
+    imds_endpoint: str = ""  # aws: the instance metadata service ("" = derive the view from describes)
     state_dir: str = ""
     grpc_socket: str = ""
     grpc_listen: str = ""
@@ -143,7 +144,9 @@ class Ipamd:
         if options.cloud == "sim":
             return cloud_setup.sim_node(options.sim, options.state_dir or DEFAULT_STATE_DIR, self.clock)
         if options.cloud == "aws":
-            return cloud_setup.aws_node(options.instance_id, options.region, options.endpoint_url)
+            return cloud_setup.aws_node(
+                options.instance_id, options.region, options.endpoint_url, options.imds_endpoint
+            )
         raise DaemonError(f"--cloud {options.cloud!r}: expected sim or aws")
 
     def _init_node(self, cloud: cloud_setup.NodeCloud, pod_alive: Callable[[str, str], bool] | None) -> NodeIpam:
