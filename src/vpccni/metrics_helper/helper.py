@@ -47,7 +47,7 @@ class PollResult:
 
 
 def _number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else round(value, 3)
+    return int(value) if float(value).is_integer() else value
 
 
 class MetricsHelper:
