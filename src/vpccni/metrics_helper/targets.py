@@ -65,6 +65,7 @@ def _decode(body: bytes) -> str:
 
 def kubernetes_api(kubeconfig: str | None = None) -> Any:
     """A CoreV1Api from the pod's service account, else from `kubeconfig` (or KUBECONFIG, ~/.kube/config)."""
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -77,7 +78,7 @@ def kubernetes_api(kubeconfig: str | None = None) -> Any:
             pass  # not in a pod: fall back to a kubeconfig file, as kubectl does
     try:
         return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+    except (ConfigException, yaml.YAMLError, OSError, ValueError, TypeError, KeyError) as exc:
         where = kubeconfig or "KUBECONFIG or ~/.kube/config"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KubeConfigError(f"no in-cluster config and no usable kubeconfig ({where}): {first_line}") from None
