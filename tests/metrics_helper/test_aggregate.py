@@ -7,10 +7,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpccni.metrics_helper import HELPER_METRICS, ClusterAggregator, NodeSnapshot, Rule
-from vpccni.metrics_helper.aggregate import increase
-from vpccni.metrics_helper.names import PUBLISHED_NAMES
-from vpccni.metrics_helper.snapshot import Summary
+from vpccni.metrics_helper.aggregate import ClusterAggregator, increase
+from vpccni.metrics_helper.names import HELPER_METRICS, PUBLISHED_NAMES, Rule
+from vpccni.metrics_helper.snapshot import NodeSnapshot, Summary
 
 
 def node(

@@ -20,8 +20,8 @@ import pytest
 
 from tests.daemon.conftest import Daemon, add_until_assigned, del_request, stub
 from tests.metrics_helper.conftest import family_sum, free_port, worst_mean_latency
-from vpccni.metrics_helper import HELPER_METRICS, Rule
 from vpccni.metrics_helper.helper import MetricsHelper
+from vpccni.metrics_helper.names import HELPER_METRICS, Rule
 from vpccni.metrics_helper.targets import url_targets
 
 NODES = (("m5.large", 3), ("t3.medium", 5), ("c5.xlarge", 7))  # (instance type, pods)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from vpccni.daemon.prometheus import PrometheusMetrics
-from vpccni.metrics_helper import ClusterAggregator, NodeSnapshot, ParseError
-from vpccni.metrics_helper.snapshot import Summary
+from vpccni.metrics_helper.aggregate import ClusterAggregator
+from vpccni.metrics_helper.snapshot import NodeSnapshot, ParseError, Summary
 
 
 def test_the_daemons_exposition_parses_into_the_aggregated_families_only() -> None:

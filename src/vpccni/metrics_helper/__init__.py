@@ -4,11 +4,6 @@ Each node's `awscni_*` metrics (scraped from its `/metrics`, or read from the en
 simulator) are aggregated under the helper's CloudWatch names (`names.py`) by one stateful aggregator
 (`aggregate.py`), then published to CloudWatch (`cloudwatch.py`) and on the helper's own Prometheus endpoint
 (`exporter.py`). `helper.py` runs the poll loop; `targets.py` finds and fetches the nodes; `simulated.py`
-gives the cluster simulator the same figures for its time series.
+gives the cluster simulator the same figures for its time series. Nothing is imported here: the CLI
+reads `names` at start-up and should not pay for the parser.
 """
-
-from vpccni.metrics_helper.aggregate import ClusterAggregator, ClusterFigures
-from vpccni.metrics_helper.names import HELPER_METRICS, Rule
-from vpccni.metrics_helper.snapshot import NodeSnapshot, ParseError
-
-__all__ = ["HELPER_METRICS", "ClusterAggregator", "ClusterFigures", "NodeSnapshot", "ParseError", "Rule"]
