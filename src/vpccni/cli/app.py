@@ -19,6 +19,7 @@ from vpccni.cli import (  # noqa: E402,F401
     cloud_cmds,
     cni_cmds,
     daemon_cmds,
+    metrics_cmds,
     nodesim_cmds,
     rpc_cmds,
     simulate_cmds,

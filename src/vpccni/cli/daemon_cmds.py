@@ -51,6 +51,13 @@ def ipamd_cmd(
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", min=-1, max=65535, help="Prometheus /metrics; -1 disables.")
     ] = 61678,
+    metrics_address: Annotated[
+        str,
+        typer.Option(
+            "--metrics-address",
+            help="Address /metrics listens on; a DaemonSet uses 0.0.0.0 so the API server's pod proxy reaches it.",
+        ),
+    ] = "127.0.0.1",
     introspection_port: Annotated[
         int, typer.Option("--introspection-port", min=-1, max=65535, help="Introspection HTTP; -1 disables.")
     ] = 61679,
@@ -82,6 +89,10 @@ def ipamd_cmd(
             loopback = False
         if not loopback:
             fail(f"--grpc-listen {grpc_listen!r}: expected a loopback HOST:PORT such as 127.0.0.1:50051")
+    try:
+        ipaddress.ip_address(metrics_address)
+    except ValueError:
+        fail(f"--metrics-address {metrics_address!r}: expected an IP address such as 127.0.0.1 or 0.0.0.0")
     settings = {**os.environ, **parse_env(env or [])}
     logs.setup(settings.get("AWS_VPC_K8S_CNI_LOGLEVEL", "INFO"), settings.get("AWS_VPC_K8S_CNI_LOG_FILE", "stderr"))
     options = DaemonOptions(
@@ -96,6 +107,7 @@ def ipamd_cmd(
         grpc_listen=grpc_listen,
         fast_socket=fast_socket,
         metrics_port=metrics_port,
+        metrics_address=metrics_address,
         introspection_port=introspection_port,
         datapath=datapath,
         env=settings,

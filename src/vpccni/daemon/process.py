@@ -57,6 +57,7 @@ class DaemonOptions:
     grpc_listen: str = ""
     fast_socket: str = ""
     metrics_port: int = 61678
+    metrics_address: str = "127.0.0.1"  # the reference listens on every address; loopback unless told
     introspection_port: int = 61679
     datapath: bool = False  # wire pods (veth, routes, rules) in this process's network namespace
     env: Mapping[str, str] = field(default_factory=dict)
@@ -195,7 +196,8 @@ class Ipamd:
             "/v1/ipamd-env-settings": lambda: snapshot.ipamd_env_settings(self.config),
         }
         if options.metrics_port >= 0:
-            metrics = HttpEndpoint("metrics", "127.0.0.1", options.metrics_port, metrics_route(self.exposition))
+            route = metrics_route(self.exposition)
+            metrics = HttpEndpoint("metrics", options.metrics_address, options.metrics_port, route)
             self.servers.append(metrics.start())
         if options.introspection_port >= 0:
             route = introspection_route(views)
