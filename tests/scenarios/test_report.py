@@ -23,9 +23,9 @@ def _report(tmp_path: Path) -> Path:
     return report
 
 
-def test_report_is_self_contained_with_seven_figures(tmp_path: Path) -> None:
+def test_report_is_self_contained_with_eight_figures(tmp_path: Path) -> None:
     text = _report(tmp_path).read_text()
-    assert len(re.findall(r'<img class="figure" alt="[^"]+" src="data:image/png;base64,', text)) == 7
+    assert len(re.findall(r'<img class="figure" alt="[^"]+" src="data:image/png;base64,', text)) == 8
     assert "http://" not in text and "https://" not in text  # nothing to fetch
     assert "scale-up" in text and "scale-down" in text and "nodes_final" in text
 
@@ -40,7 +40,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     ).stdout
-    assert 'data-figures-loaded="7/7"' in dom
+    assert 'data-figures-loaded="8/8"' in dom
     shot = tmp_path / "shot.png"
     subprocess.run(
         [*base, "--window-size=1200,1600", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120

@@ -41,4 +41,4 @@ def test_efficiency_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     ).stdout
-    assert 'data-figures-loaded="7/7"' in dom
+    assert 'data-figures-loaded="8/8"' in dom

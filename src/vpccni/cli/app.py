@@ -16,8 +16,10 @@ app = typer.Typer(
 from vpccni.cli import (  # noqa: E402,F401
     advise_cmds,
     catalog_cmds,
+    cloud_cmds,
     cni_cmds,
     daemon_cmds,
+    metrics_cmds,
     nodesim_cmds,
     rpc_cmds,
     simulate_cmds,

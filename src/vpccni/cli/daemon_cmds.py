@@ -38,9 +38,19 @@ def ipamd_cmd(
             "e.g. AssignPrivateIpAddresses=RequestLimitExceeded:20.",
         ),
     ] = None,
-    instance_id: Annotated[str, typer.Option("--instance-id", help="aws: this node's instance id.")] = "",
+    instance_id: Annotated[
+        str, typer.Option("--instance-id", help="aws: this node's instance id; default: the metadata service's.")
+    ] = "",
     region: Annotated[str, typer.Option("--region", help="aws: the region.")] = "us-west-2",
     endpoint_url: Annotated[str, typer.Option("--endpoint-url", help="aws: another EC2 endpoint (e.g. moto).")] = "",
+    imds_endpoint: Annotated[
+        str,
+        typer.Option(
+            "--imds-endpoint",
+            help="aws: the instance metadata service (e.g. vpccni cloud serve's /imds/INSTANCE_ID/); "
+            "'' derives metadata from EC2 describes.",
+        ),
+    ] = "http://169.254.169.254/",
     state_dir: Annotated[
         str, typer.Option("--state-dir", help="Checkpoint, sockets, sim account. [default: /var/run/aws-node]")
     ] = "",
@@ -56,6 +66,13 @@ def ipamd_cmd(
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", min=-1, max=65535, help="Prometheus /metrics; -1 disables.")
     ] = 61678,
+    metrics_address: Annotated[
+        str,
+        typer.Option(
+            "--metrics-address",
+            help="Address /metrics listens on; a DaemonSet uses 0.0.0.0 so the API server's pod proxy reaches it.",
+        ),
+    ] = "127.0.0.1",
     introspection_port: Annotated[
         int, typer.Option("--introspection-port", min=-1, max=65535, help="Introspection HTTP; -1 disables.")
     ] = 61679,
@@ -94,6 +111,10 @@ def ipamd_cmd(
             loopback = False
         if not loopback:
             fail(f"--grpc-listen {grpc_listen!r}: expected a loopback HOST:PORT such as 127.0.0.1:50051")
+    try:
+        ipaddress.ip_address(metrics_address)
+    except ValueError:
+        fail(f"--metrics-address {metrics_address!r}: expected an IP address such as 127.0.0.1 or 0.0.0.0")
     settings = {**os.environ, **parse_env(env or [])}
     logs.setup(settings.get("AWS_VPC_K8S_CNI_LOGLEVEL", "INFO"), settings.get("AWS_VPC_K8S_CNI_LOG_FILE", "stderr"))
     options = DaemonOptions(
@@ -102,11 +123,13 @@ def ipamd_cmd(
         instance_id=instance_id,
         region=region,
         endpoint_url=endpoint_url,
+        imds_endpoint=imds_endpoint if cloud == "aws" else "",
         state_dir=state_dir,
         grpc_socket=grpc_socket,
         grpc_listen=grpc_listen,
         fast_socket=fast_socket,
         metrics_port=metrics_port,
+        metrics_address=metrics_address,
         introspection_port=introspection_port,
         datapath=datapath,
         env=settings,

@@ -177,3 +177,29 @@ def enis_cmd(introspection: IntrospectionOption = "127.0.0.1:61679", as_json: Js
                 f"{len(cidrs)} CIDRs",
                 highlight=False,
             )
+
+
+@rpc_app.command("health")
+def health_cmd(
+    socket: SocketOption = DEFAULT_SOCKET,
+    service: Annotated[str, typer.Option("--service", help="The health service name to check.")] = (
+        "grpc.health.v1.aws-node"
+    ),
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")] = 5.0,
+) -> None:
+    """gRPC health check of a running ipamd, as the reference's grpc-health-probe does for the DaemonSet's
+    readiness and liveness probes: exit 0 when SERVING, 1 otherwise."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(_target(socket)) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError as exc:
+            fail(f"health of {service} via {socket}: {exc.code().name.lower()}: {exc.details()}", code=1)
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    console.print(f"status: {status}", highlight=False)
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        raise typer.Exit(1)

@@ -8,6 +8,7 @@ exceptions as the simulator's.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from vpccni import __version__
 from vpccni.cloud.errors import make_error
+from vpccni.cloud.imds import ImdsClient, ImdsError
 from vpccni.cloud.records import (
     AssignResult,
     Attachment,
@@ -33,6 +35,7 @@ from vpccni.cloud.records import (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("vpccni.cloud.aws")
 
 
 def mapped_errors(method: F) -> F:
@@ -136,7 +139,12 @@ def _subnet(raw: dict[str, Any]) -> Subnet:
 
 
 class Boto3Ec2:
-    """`Ec2Api` over a boto3 EC2 client."""
+    """`Ec2Api` over a boto3 EC2 client; instance metadata from an IMDS endpoint when given one.
+
+    With `imds_endpoint` (the link-local service on an instance, or `vpccni cloud serve`'s /imds/ID/) the
+    metadata view is read like the reference reads it, lag included; without one, or when it fails, the
+    view is derived from describes (no lag), and the fallback is logged.
+    """
 
     def __init__(
         self,
@@ -144,11 +152,14 @@ class Boto3Ec2:
         endpoint_url: str | None = None,
         client: Any = None,
         http_timeout: int = 10,
+        imds_endpoint: str | None = None,
     ) -> None:
         self.region = region
-        self.client: Any = client or boto3.client(
+        self.client: Any = client or boto3.session.Session().client(  # its own session: credentials as of now
             "ec2", region_name=region, endpoint_url=endpoint_url or None, config=client_config(http_timeout)
         )
+        self.imds = ImdsClient(imds_endpoint) if imds_endpoint else None
+        self._fallback_reason = ""
 
     def _pages(self, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
         paginator = self.client.get_paginator(operation)
@@ -221,6 +232,26 @@ class Boto3Ec2:
         return [_eni(e) for e in self._pages("describe_network_interfaces", "NetworkInterfaces", **params)]
 
     def instance_metadata(self, instance_id: str) -> InstanceMetadata:
+        """The instance metadata service's view; derived from describes without one or when it fails."""
+        if self.imds is None:
+            return self.described_metadata(instance_id)
+        try:
+            meta = self.imds.instance_metadata()
+        except ImdsError as exc:
+            reason = str(exc)
+        else:
+            if meta.instance_id == instance_id:
+                if self._fallback_reason:
+                    log.info("instance metadata is back", extra={"endpoint": self.imds.endpoint})
+                    self._fallback_reason = ""
+                return meta
+            reason = f"the metadata service at {self.imds.endpoint} is {meta.instance_id}'s, not {instance_id}'s"
+        if reason != self._fallback_reason:
+            log.warning("instance metadata unavailable, deriving it from EC2 describes: %s", reason)
+            self._fallback_reason = reason
+        return self.described_metadata(instance_id)
+
+    def described_metadata(self, instance_id: str) -> InstanceMetadata:
         """The metadata view derived from EC2 describes (for runs off-instance; no lag)."""
         (instance,) = self.describe_instances([instance_id])
         enis = self.describe_network_interfaces([e.eni_id for e in instance.network_interfaces])

@@ -13,6 +13,7 @@ Tags = Mapping[str, str]
 class Vpc:
     vpc_id: str
     cidr_blocks: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,3 +121,10 @@ class InstanceMetadata:
     primary_mac: str
     region: str
     enis: tuple[MetadataEni, ...]
+
+
+@dataclass(frozen=True)
+class AvailabilityZone:
+    zone_name: str
+    zone_id: str
+    region: str

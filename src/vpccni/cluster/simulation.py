@@ -48,6 +48,7 @@ from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
 from vpccni.ipam.checkpoint import LazyCheckpoint
 from vpccni.ipam.config import IpamConfig, default_max_pods, effective_settings, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
+from vpccni.metrics_helper.simulated import ClusterSeries
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
 RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up to 50 %
@@ -149,6 +150,7 @@ class ClusterSimulation:
         self.node_steps = 0
         self.idle = IdleAddresses()
         self.ip_waits = IpWaits()
+        self.cluster_metrics = ClusterSeries()  # the CNI metrics helper's figures, sampled with the time series
         self.pods_created = 0  # not counting DaemonSet pods
         self.pods_deleted = 0
         self.pods_completed = 0  # job and arrival pods that finished their work
@@ -713,7 +715,10 @@ class ClusterSimulation:
                 self.subnet_free_min[name] = free
 
     def _sample_tick(self) -> None:
-        self.samples.append(self.snapshot())
+        sample = self.snapshot()
+        engines = {n.name: n.ipam for n in self.all_nodes() if n.ipam is not None}
+        sample["cluster_metrics"] = self.cluster_metrics.sample(engines)
+        self.samples.append(sample)
         if self.progress:
             self.progress(self.world.now())
         next_at = self.world.now() + self.scenario.sample_interval

@@ -115,10 +115,27 @@ def _create_sim_node(cloud: SimCloud, spec: SimNodeSpec) -> tuple[str, str]:
     return instance.instance_id, instance.private_ip
 
 
-def aws_node(instance_id: str, region: str, endpoint_url: str = "") -> NodeCloud:
-    """The real EC2 API (or any endpoint speaking it) for an existing instance."""
-    from vpccni.cloud.aws import Boto3Ec2
+def aws_node(instance_id: str, region: str, endpoint_url: str = "", imds_endpoint: str = "") -> NodeCloud:
+    """The real EC2 API (or any endpoint speaking it) for an existing instance; metadata from `imds_endpoint`.
 
+    Without --instance-id the instance is the metadata service's own, as in the reference.
+    """
+    from vpccni.cloud.aws import Boto3Ec2
+    from vpccni.cloud.imds import ImdsClient, ImdsError
+
+    try:
+        imds = ImdsClient(imds_endpoint) if imds_endpoint else None
+    except ValueError as exc:
+        raise CloudSetupError(f"--imds-endpoint {exc}") from None
     if not instance_id:
-        raise CloudSetupError("--cloud aws needs --instance-id")
-    return NodeCloud(Boto3Ec2(region, endpoint_url or None), instance_id, region)
+        if imds is None:
+            raise CloudSetupError("--cloud aws needs --instance-id or --imds-endpoint")
+        try:
+            instance_id = (imds.get("meta-data/instance-id") or "").strip()
+        except ImdsError as exc:
+            raise CloudSetupError(f"--cloud aws without --instance-id: {exc}") from None
+        finally:
+            imds.close()
+        if not instance_id:
+            raise CloudSetupError(f"the metadata service at {imds_endpoint} has no instance-id")
+    return NodeCloud(Boto3Ec2(region, endpoint_url or None, imds_endpoint=imds_endpoint or None), instance_id, region)

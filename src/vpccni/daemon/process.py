@@ -67,11 +67,13 @@ class DaemonOptions:
     instance_id: str = ""
     region: str = "us-west-2"
     endpoint_url: str = ""
+    imds_endpoint: str = ""  # aws: the instance metadata service ("" = derive the view from describes)
     state_dir: str = ""
     grpc_socket: str = ""
     grpc_listen: str = ""
     fast_socket: str = ""
     metrics_port: int = 61678
+    metrics_address: str = "127.0.0.1"  # the reference listens on every address; loopback unless told
     introspection_port: int = 61679
     datapath: bool = False  # wire pods (veth, routes, rules) in this process's network namespace
     env: Mapping[str, str] = field(default_factory=dict)
@@ -162,7 +164,9 @@ class Ipamd:
         if options.cloud == "sim":
             return cloud_setup.sim_node(options.sim, options.state_dir or DEFAULT_STATE_DIR, self.clock)
         if options.cloud == "aws":
-            return cloud_setup.aws_node(options.instance_id, options.region, options.endpoint_url)
+            return cloud_setup.aws_node(
+                options.instance_id, options.region, options.endpoint_url, options.imds_endpoint
+            )
         raise DaemonError(f"--cloud {options.cloud!r}: expected sim or aws")
 
     def _new_node(self, store: FileCheckpointStore, pod_alive: Callable[[str, str], bool] | None) -> NodeIpam:
@@ -307,7 +311,8 @@ class Ipamd:
             "/v1/ipamd-env-settings": lambda: snapshot.ipamd_env_settings(self.config),
         }
         if options.metrics_port >= 0:
-            metrics = HttpEndpoint("metrics", "127.0.0.1", options.metrics_port, metrics_route(self.exposition))
+            route = metrics_route(self.exposition)
+            metrics = HttpEndpoint("metrics", options.metrics_address, options.metrics_port, route)
             self.servers.append(metrics.start())
         if options.introspection_port >= 0:
             route = introspection_route(views)

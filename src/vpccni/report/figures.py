@@ -117,3 +117,25 @@ def ip_wait_cdf(waits: Sequence[float], never: int) -> bytes:
     if ordered:
         ax.legend(fontsize=7, loc="lower right")
     return page.png(fig)
+
+
+def cluster_metrics(samples: Samples) -> bytes:
+    """The CNI metrics helper's dashboard for the run: the cluster's ENIs and addresses, and ipamd errors."""
+    rows = [s for s in samples if "cluster_metrics" in s]
+    minutes = _minutes(rows)
+    fig, (enis, addresses, errors) = plt.subplots(3, 1, figsize=(7, 6.5), sharex=True)
+
+    def series(name: str) -> list[float]:
+        return [float(s["cluster_metrics"][name]) for s in rows]
+
+    enis.step(minutes, series("eniMaxAvailable"), where="post", ls="--", label="max ENIs (eniMaxAvailable)")
+    enis.step(minutes, series("eniAllocated"), where="post", label="ENIs allocated (eniAllocated)")
+    enis.set(title="Cluster metrics (the CNI metrics helper's figures)", ylabel="ENIs")
+    addresses.step(minutes, series("totalIPAddresses"), where="post", label="addresses (totalIPAddresses)")
+    addresses.step(minutes, series("assignIPAddresses"), where="post", label="assigned to pods (assignIPAddresses)")
+    addresses.set(ylabel="addresses")
+    errors.bar(minutes, series("ipamdErr"), width=0.8 * (minutes[1] - minutes[0]) if len(minutes) > 1 else 0.5)
+    errors.set(ylabel="ipamd errors\nper sample", xlabel="minutes")
+    for ax in (enis, addresses):
+        ax.legend(fontsize=7, loc="upper left")
+    return page.png(fig)

@@ -59,6 +59,7 @@ def render_html(title: str, runs: Sequence[tuple[Any, dict[str, Any]]]) -> str:
             page.img(figures.ip_wait_cdf(sim.ip_waits.waits, summary["pods_never_got_ip"]), "pod IP wait distribution")
         )
         parts.append(page.img(figures.ec2(samples), "EC2 calls and errors over time"))
+        parts.append(page.img(figures.cluster_metrics(samples), "cluster metrics: ENIs, addresses, ipamd errors"))
         rows = "".join(
             f"<tr><td>{e['t']}</td><td>{html.escape(str(e['event']))}</td>"
             f"<td>{html.escape(json.dumps({k: v for k, v in e.items() if k not in ('t', 'event')}))}</td></tr>"

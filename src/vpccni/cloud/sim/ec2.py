@@ -18,6 +18,7 @@ from vpccni.cloud.errors import Ec2Error, ThrottlingError, make_error
 from vpccni.cloud.records import (
     AssignResult,
     Attachment,
+    AvailabilityZone,
     Filters,
     Instance,
     InstanceEni,
@@ -72,7 +73,11 @@ def _count_or_list(count: int, listed: Sequence[str], other_count: int = 0, othe
 
 
 class SimEc2:
-    """An EC2 client on the simulated cloud, calling as one identity (a node's instance, or a tool)."""
+    """An EC2 client on the simulated cloud, calling as one identity (a node's instance, or a tool).
+
+    `access_key_id` and `request_id` come from an HTTP request when `vpccni cloud serve` calls on a
+    client's behalf: the trail then names that key and carries the id the client was answered with.
+    """
 
     def __init__(
         self,
@@ -80,11 +85,15 @@ class SimEc2:
         instance_id: str | None = None,
         user_agent: str = f"vpccni/{__version__}",
         source_ip: str = "127.0.0.1",
+        access_key_id: str = "",
+        request_id: str = "",
     ) -> None:
         self.cloud = cloud
         self.instance_id = instance_id
         self.user_agent = user_agent
         self.source_ip = source_ip
+        self.access_key_id = access_key_id
+        self.request_id = request_id
 
     # --- the call machinery ---------------------------------------------------------------------
     def _call(
@@ -185,11 +194,12 @@ class SimEc2:
             response=response,
             error=(error.code, error.message, error.http_status) if error else None,
             role=instance.role if instance else cloud.config.role_name,
-            session=self.instance_id or "vpccni",
+            session=self.instance_id or self.access_key_id or "vpccni",
             source_ip=self.source_ip,
             user_agent=self.user_agent,
-            request_id=new_uuid(cloud.rng.getrandbits(128)),
+            request_id=self.request_id or new_uuid(cloud.rng.getrandbits(128)),
             event_id=new_uuid(cloud.rng.getrandbits(128)),
+            access_key_id=self.access_key_id,
         )
 
     # --- lookups --------------------------------------------------------------------------------
@@ -204,6 +214,12 @@ class SimEc2:
         if eni is None:
             raise _not_found_eni(eni_id)
         return eni
+
+    def _vpc(self, vpc_id: str) -> VpcState:
+        vpc = self.cloud.vpcs.get(vpc_id)
+        if vpc is None:
+            raise _err("InvalidVpcID.NotFound", f"The vpc ID '{vpc_id}' does not exist")
+        return vpc
 
     def _instance(self, instance_id: str) -> InstanceState:
         instance = self.cloud.instances.get(instance_id)
@@ -299,14 +315,25 @@ class SimEc2:
         }
 
     # --- setup ----------------------------------------------------------------------------------
-    def create_vpc(self, cidr_block: str) -> Vpc:
+    def create_vpc(self, cidr_block: str, tags: Tags | None = None) -> Vpc:
         def body() -> tuple[Vpc, dict[str, Any]]:
-            network = ipaddress.IPv4Network(cidr_block)
-            vpc = VpcState(self.cloud.new_id("vpc"), [network])
+            try:
+                network = ipaddress.IPv4Network(cidr_block)
+            except ValueError:
+                raise _err(
+                    "InvalidParameterValue", f"Value ({cidr_block}) for parameter cidrBlock is invalid"
+                ) from None
+            vpc = VpcState(self.cloud.new_id("vpc"), [network], dict(tags or {}))
             self.cloud.vpcs[vpc.vpc_id] = vpc
-            return Vpc(vpc.vpc_id, (cidr_block,)), {"vpc": {"vpcId": vpc.vpc_id, "cidrBlock": cidr_block}}
+            record = Vpc(vpc.vpc_id, (str(network),), dict(vpc.tags))
+            return record, {"vpc": {"vpcId": vpc.vpc_id, "cidrBlock": str(network)}}
 
-        return self._call("CreateVpc", {"cidrBlock": cidr_block}, body)
+        request: dict[str, Any] = {"cidrBlock": cidr_block}
+        if tags:
+            request["tagSpecificationSet"] = items(
+                [{"resourceType": "vpc", "tags": [{"key": k, "value": v} for k, v in tags.items()]}]
+            )
+        return self._call("CreateVpc", request, body)
 
     def create_subnet(self, vpc_id: str, cidr_block: str, availability_zone: str, tags: Tags | None = None) -> Subnet:
         def body() -> tuple[Subnet, dict[str, Any]]:
@@ -359,10 +386,57 @@ class SimEc2:
         request = {"instanceTypeSet": items({"instanceType": t} for t in instance_types)}
         return self._call("DescribeInstanceTypes", request, body, read_only=True)
 
+    def describe_vpcs(self, vpc_ids: Sequence[str] | None = None, filters: Filters | None = None) -> list[Vpc]:
+        def body() -> tuple[list[Vpc], None]:
+            _check_filter_names(filters, VPC_FILTERS)
+            chosen = [self._vpc(v) for v in vpc_ids] if vpc_ids else list(self.cloud.vpcs.values())
+            out = [
+                Vpc(v.vpc_id, tuple(str(c) for c in v.cidrs), dict(v.tags))
+                for v in chosen
+                if _matches(filters, lambda name, v=v: _vpc_filter_values(v, name))  # type: ignore[misc]
+            ]
+            return out, None
+
+        request = {"vpcSet": items({"vpcId": v} for v in vpc_ids or ()), "filterSet": filter_set(filters)}
+        return self._call("DescribeVpcs", request, body, read_only=True)
+
+    def describe_availability_zones(
+        self, zone_names: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> list[AvailabilityZone]:
+        """The region's zones: four lettered ones, plus any other zone a subnet was created in."""
+
+        def body() -> tuple[list[AvailabilityZone], None]:
+            region = self.cloud.config.region
+            zones = availability_zones(region, {s.az for s in self.cloud.subnets.values()})
+            by_name = {z.zone_name: z for z in zones}
+            for name in zone_names or ():
+                if name not in by_name:
+                    raise _err("InvalidParameterValue", f"The zone '{name}' does not exist in region {region}")
+            chosen = [by_name[n] for n in zone_names] if zone_names else zones
+            simple = {"zone-name": "zone_name", "zone-id": "zone_id", "region-name": "region"}
+            out = [
+                z
+                for z in chosen
+                if _matches(
+                    filters,
+                    lambda name, z=z: (  # type: ignore[misc]
+                        [getattr(z, simple[name])] if name in simple else ["available"] if name == "state" else None
+                    ),
+                )
+            ]
+            return out, None
+
+        request = {
+            "availabilityZoneSet": items({"zoneName": z} for z in zone_names or ()),
+            "filterSet": filter_set(filters),
+        }
+        return self._call("DescribeAvailabilityZones", request, body, read_only=True)
+
     def describe_instances(
         self, instance_ids: Sequence[str] | None = None, filters: Filters | None = None
     ) -> list[Instance]:
         def body() -> tuple[list[Instance], None]:
+            _check_filter_names(filters, INSTANCE_FILTERS)
             chosen = [self._instance(i) for i in instance_ids] if instance_ids else list(self.cloud.instances.values())
             now = self.cloud.clock.now()
             out = [
@@ -380,6 +454,7 @@ class SimEc2:
 
     def describe_subnets(self, subnet_ids: Sequence[str] | None = None, filters: Filters | None = None) -> list[Subnet]:
         def body() -> tuple[list[Subnet], None]:
+            _check_filter_names(filters, SUBNET_FILTERS)
             chosen = [self._subnet(s) for s in subnet_ids] if subnet_ids else list(self.cloud.subnets.values())
             out = [
                 self._subnet_record(s)
@@ -400,6 +475,7 @@ class SimEc2:
         def body() -> tuple[list[NetworkInterface], None]:
             if max_results is not None and not 5 <= max_results <= 1000:
                 raise _err("InvalidParameterValue", "MaxResults must be between 5 and 1000")
+            _check_filter_names(filters, ENI_FILTERS)
             chosen = [self._eni(e) for e in eni_ids] if eni_ids else list(self.cloud.enis.values())
             now = self.cloud.clock.now()
             out = [
@@ -945,12 +1021,48 @@ def _launched(inst: Instance) -> dict[str, Any]:
     }
 
 
+def availability_zones(region: str, used: set[str]) -> list[AvailabilityZone]:
+    """The region's zones as the sim names them: `REGIONa`..`REGIONd`, then any other zone in `used`."""
+    names = [f"{region}{letter}" for letter in "abcd"]
+    names += sorted(used - set(names))
+    parts = region.split("-")
+    code = parts[0] + "".join(p[:1] for p in parts[1:-1]) + parts[-1]  # us-west-2 → usw2
+    return [AvailabilityZone(name, f"{code}-az{n}", region) for n, name in enumerate(names, 1)]
+
+
 # --- filters ------------------------------------------------------------------------------------
 def _parse_network(text: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(text)
     except ValueError:
         raise _err("InvalidParameterValue", f"Invalid prefix '{text}'") from None
+
+
+INSTANCE_FILTERS = frozenset({"instance-id", "instance-state-name", "instance-type", "subnet-id", "availability-zone"})
+SUBNET_FILTERS = frozenset({"vpc-id", "availability-zone", "subnet-id", "cidr-block"})
+VPC_FILTERS = frozenset({"vpc-id", "cidr", "cidr-block-association.cidr-block", "state", "is-default"})
+ENI_FILTERS = frozenset(
+    {
+        "network-interface-id",
+        "attachment.instance-id",
+        "attachment.status",
+        "attachment.device-index",
+        "status",
+        "vpc-id",
+        "subnet-id",
+        "description",
+        "interface-type",
+        "availability-zone",
+        "addresses.private-ip-address",
+    }
+)
+
+
+def _check_filter_names(filters: Filters | None, known: frozenset[str]) -> None:
+    """EC2 refuses an unknown filter name even when nothing would have been matched against it."""
+    for name in filters or {}:
+        if name not in known and name != "tag-key" and not name.startswith("tag:"):
+            raise _err("InvalidParameterValue", f"The filter '{name}' is invalid")
 
 
 def _matches(filters: Filters | None, values_of: Callable[[str], list[str] | None]) -> bool:
@@ -982,6 +1094,18 @@ def _instance_filter_values(inst: InstanceState, name: str, now: float) -> list[
         "availability-zone": [inst.az],
     }
     return simple.get(name) if name in simple else _tag_values(inst.tags, name)
+
+
+def _vpc_filter_values(vpc: VpcState, name: str) -> list[str] | None:
+    cidrs = [str(c) for c in vpc.cidrs]
+    simple = {
+        "vpc-id": [vpc.vpc_id],
+        "cidr": cidrs[:1],
+        "cidr-block-association.cidr-block": cidrs,
+        "state": ["available"],
+        "is-default": ["false"],
+    }
+    return simple.get(name) if name in simple else _tag_values(vpc.tags, name)
 
 
 def _subnet_filter_values(subnet: SubnetState, name: str) -> list[str] | None:

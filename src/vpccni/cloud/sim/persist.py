@@ -45,3 +45,9 @@ def load(cloud: SimCloud, path: str) -> bool:
             setattr(cloud, name, state[name])
         cloud.rng.setstate(state["rng"])
     return True
+
+
+def persist_on_change(cloud: SimCloud, path: str) -> None:
+    """Save the account to `path` after every successful mutating call from now on (under the cloud's lock;
+    the daemon group-commits instead, see `vpccni.daemon.cloud_setup`)."""
+    cloud.on_change = lambda changed: save(changed, path)

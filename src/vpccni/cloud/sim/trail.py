@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,16 @@ class CloudTrail:
 
     `attempts` counts every attempt by (action, error code or ""), read-only ones included even when they
     are not recorded: the figures a CloudTrail query would give, without keeping the events.
+    A long-running server sets `sink` to stream each event out as it happens and may turn `retain` off,
+    so its memory does not grow with every call it serves.
     """
 
     def __init__(self, account_id: str, region: str, record_read_only: bool = True) -> None:
         self.account_id = account_id
         self.region = region
         self.record_read_only = record_read_only
+        self.sink: Callable[[dict[str, Any]], None] | None = None
+        self.retain = True
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.attempts: Counter[tuple[str, str]] = Counter()
@@ -59,19 +63,23 @@ class CloudTrail:
         user_agent: str,
         request_id: str,
         event_id: str,
+        access_key_id: str = "",
     ) -> None:
         with self._lock:
             self.attempts[(action, error[0] if error else "")] += 1
         if read_only and not self.record_read_only:
             return
+        identity = {
+            "type": "AssumedRole",
+            "principalId": f"AROA{self.account_id}:{session}",
+            "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{role}/{session}",
+            "accountId": self.account_id,
+        }
+        if access_key_id:
+            identity["accessKeyId"] = access_key_id
         event: dict[str, Any] = {
             "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": f"AROA{self.account_id}:{session}",
-                "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{role}/{session}",
-                "accountId": self.account_id,
-            },
+            "userIdentity": identity,
             "eventTime": utc_iso(when),
             "eventSource": "ec2.amazonaws.com",
             "eventName": action,
@@ -96,7 +104,10 @@ class CloudTrail:
         elif not read_only:
             event["responseElements"] = {"requestId": request_id, **(response or {"_return": True})}
         with self._lock:
-            self._events.append(event)
+            if self.retain:
+                self._events.append(event)
+            if self.sink is not None:
+                self.sink({k: v for k, v in event.items() if k != "_simTime"})
 
     def count(self, actions: Iterable[str] | None = None, error: str | None = None) -> int:
         """Attempts of `actions` (default: every action) that failed with `error` (default: any outcome)."""

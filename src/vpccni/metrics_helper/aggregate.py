@@ -1,0 +1,116 @@
+"""The cluster aggregation: the reference helper's intent, without its counter bug (cluster spec §4.3).
+
+Gauges are summed over every series of every node. Counters are published as the increase since the
+previous poll, computed per node and series and then summed, so several nodes add up (the reference
+subtracts one remembered total after each node and ends up publishing the last node's cumulative value).
+A counter that went down was reset by a daemon restart: its increase is its new value, never negative. A
+node seen for the first time contributes its whole count since its daemon started, which is also why one
+poll alone (`--once`) gives the cluster's totals. The latency is the worst series anywhere: a series' 0.99
+quantile when the exporter has one, else its mean over the interval (ipamd's summaries carry no quantiles,
+the reference's included, which makes the reference helper publish 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from vpccni.metrics_helper.names import HELPER_METRICS, PUBLISHED_NAMES, Rule
+from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
+
+ClusterFigures = dict[str, float]  # published name → value, in `HELPER_METRICS` order
+SeriesKey = tuple[str, Labels]
+
+
+@dataclass
+class _NodeMemory:
+    counters: dict[SeriesKey, float] = field(default_factory=dict)
+    latency: dict[SeriesKey, Summary] = field(default_factory=dict)
+    seen: int = 0  # the poll that last scraped the node
+
+
+class ClusterAggregator:
+    """Holds each node's previous counters between polls; nodes unseen for `forget_after` polls are dropped
+    (a replaced aws-node pod gets a new name, so its old memory would otherwise stay forever)."""
+
+    def __init__(self, forget_after: int = 20) -> None:
+        self.forget_after = forget_after
+        self.polls = 0
+        self._memory: dict[str, _NodeMemory] = {}
+
+    def aggregate(self, snapshots: Mapping[str, NodeSnapshot]) -> ClusterFigures:
+        """One poll's figures from the nodes that answered (keyed by a stable node or pod name)."""
+        self.polls += 1
+        figures: ClusterFigures = dict.fromkeys(PUBLISHED_NAMES, 0.0)
+        for node, snapshot in snapshots.items():
+            before = self._memory.get(node, _NodeMemory())
+            after = _NodeMemory(seen=self.polls)
+            for metric in HELPER_METRICS:
+                if metric.rule is Rule.GAUGE_SUM:
+                    figures[metric.published] += _gauge_sum(snapshot.values.get(metric.source, {}))
+                elif metric.rule is Rule.COUNTER_INCREASE:
+                    figures[metric.published] += _increases(
+                        metric.source, snapshot.values.get(metric.source, {}), before.counters, after.counters
+                    )
+                else:
+                    worst = _worst_latency(
+                        metric.source, snapshot.summaries.get(metric.source, {}), before.latency, after.latency
+                    )
+                    figures[metric.published] = max(figures[metric.published], worst)
+            self._memory[node] = after
+        stale = [n for n, m in self._memory.items() if self.polls - m.seen >= self.forget_after]
+        for node in stale:
+            del self._memory[node]
+        return figures
+
+    @property
+    def remembered(self) -> int:
+        return len(self._memory)
+
+
+def _gauge_sum(series: Mapping[Labels, float]) -> float:
+    return sum(v for v in series.values() if not math.isnan(v))  # NaN: a series the exporter dropped
+
+
+def increase(previous: float | None, current: float) -> float:
+    """A counter's increase between two scrapes: a drop means the daemon restarted and counted from 0."""
+    if previous is None or current < previous:
+        return current
+    return current - previous
+
+
+def _increases(
+    source: str, series: Mapping[Labels, float], before: Mapping[SeriesKey, float], after: dict[SeriesKey, float]
+) -> float:
+    total = 0.0
+    for labels, value in series.items():
+        if math.isnan(value):
+            continue
+        key = (source, labels)
+        total += increase(before.get(key), value)
+        after[key] = value
+    return total
+
+
+def _worst_latency(
+    source: str,
+    series: Mapping[Labels, Summary],
+    before: Mapping[SeriesKey, Summary],
+    after: dict[SeriesKey, Summary],
+) -> float:
+    worst = 0.0
+    for labels, summary in series.items():
+        key = (source, labels)
+        after[key] = summary
+        if summary.p99 is not None:
+            worst = max(worst, summary.p99)
+            continue
+        previous = before.get(key)
+        if previous is None or summary.observations < previous.observations:
+            count, total = summary.observations, summary.total
+        else:
+            count, total = summary.observations - previous.observations, summary.total - previous.total
+        if count > 0:
+            worst = max(worst, total / count)
+    return worst

@@ -1,0 +1,69 @@
+"""The helper's cluster figures inside the cluster simulator, through the same aggregation code.
+
+At each time-series sample every node is read as its daemon's `/metrics` would show it at that instant
+(the datastore gauges refreshed first, as the daemon does before a scrape) from the engine's in-memory
+sink, without text in between. Latency observations are folded into count and sum incrementally, so a
+sample costs the same on the last simulated hour as on the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from vpccni.ipam.metrics import CountingMetrics
+from vpccni.ipam.node import NodeIpam
+from vpccni.metrics_helper.aggregate import ClusterAggregator, ClusterFigures
+from vpccni.metrics_helper.names import HELPER_METRICS, Rule
+from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
+
+_VALUE_SOURCES = tuple(m.source for m in HELPER_METRICS if m.rule is not Rule.LATENCY_MAX)
+_LATENCY_SOURCES = tuple(m.source for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX)
+
+
+class _SinkReader:
+    """One node's sink as a snapshot; remembers how far each latency series' observations were summed."""
+
+    def __init__(self) -> None:
+        self._folded: dict[tuple[str, Labels], tuple[int, float]] = {}
+
+    def read(self, metrics: CountingMetrics) -> NodeSnapshot:
+        snapshot = NodeSnapshot()
+        for source in _VALUE_SOURCES:
+            # the engine's sink files inc() under counters and set() under gauges, whatever the family's type
+            series = metrics.gauges.get(source) or metrics.counters.get(source)
+            if series:
+                snapshot.values[source] = series  # read-only use: no copy
+        for source in _LATENCY_SOURCES:
+            observed = metrics.observations.get(source)
+            if not observed:
+                continue
+            summaries: dict[Labels, Summary] = {}
+            for labels, values in observed.items():
+                done, total = self._folded.get((source, labels), (0, 0.0))
+                if len(values) > done:
+                    total += sum(values[done:])
+                    done = len(values)
+                    self._folded[(source, labels)] = (done, total)
+                summaries[labels] = Summary(float(done), total)
+            snapshot.summaries[source] = summaries
+        return snapshot
+
+
+class ClusterSeries:
+    """Call `sample` at each time-series sample with the nodes whose ipamd runs (name → engine)."""
+
+    def __init__(self) -> None:
+        self.aggregator = ClusterAggregator()
+        self._readers: dict[str, _SinkReader] = {}
+
+    def sample(self, engines: Mapping[str, NodeIpam]) -> ClusterFigures:
+        snapshots: dict[str, NodeSnapshot] = {}
+        for name, engine in engines.items():
+            if not isinstance(engine.metrics, CountingMetrics):
+                raise TypeError(f"node {name}: the simulator's engines report to a CountingMetrics sink")
+            engine.report_gauges()
+            reader = self._readers.setdefault(name, _SinkReader())
+            snapshots[name] = reader.read(engine.metrics)
+        for gone in set(self._readers) - set(engines):
+            del self._readers[gone]
+        return self.aggregator.aggregate(snapshots)
