@@ -131,36 +131,59 @@ def measure(kind: str, socket_path: str, clients: int, rounds: int) -> dict[str,
     }
 
 
+def commit_sharing(endpoints: dict[str, Any]) -> tuple[float, float]:
+    """(durable checkpoint writes, changes they carried) so far, from the daemon's /metrics."""
+    url = f"http://127.0.0.1:{endpoints['metrics_port']}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    value = {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("vpccni_checkpoint")
+    }
+    return value.get("vpccni_checkpoint_writes", 0.0), value.get("vpccni_checkpoint_changes", 0.0)
+
+
 def add_during_eni_create(state_dir: str, windows: int = 5) -> dict[str, Any]:
     """AddNetwork (then DelNetwork, untimed) while a 3 s CreateNetworkInterface is in flight."""
     args = ("--instance-type", "m5.4xlarge", "--no-latency", "--sim-latency", "CreateNetworkInterface=3")
     proc, endpoints = start_daemon(state_dir, args, {"IP_COOLDOWN_PERIOD": "0"})
     socket_path = endpoints["fast_socket"]
 
-    def create_in_flight() -> bool:
+    def scrape() -> dict[str, float]:
         url = f"http://127.0.0.1:{endpoints['metrics_port']}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             text = response.read().decode()
-        started = finished = 0.0
+        values = {"started": 0.0, "finished": 0.0, "total": 0.0, "assigned": 0.0}
         for line in text.splitlines():
+            value = float(line.rsplit(" ", 1)[1]) if " " in line and not line.startswith("#") else 0.0
             if line.startswith('awscni_ec2api_req_count{fn="CreateNetworkInterface"}'):
-                started = float(line.rsplit(" ", 1)[1])
-            if line.startswith('awscni_aws_api_latency_ms_count{api="CreateNetworkInterface"'):
-                finished += float(line.rsplit(" ", 1)[1])
-        return started > finished
+                values["started"] = value
+            elif line.startswith('awscni_aws_api_latency_ms_count{api="CreateNetworkInterface"'):
+                values["finished"] += value
+            elif line.startswith("awscni_total_ip_addresses "):
+                values["total"] = value
+            elif line.startswith("awscni_assigned_ip_addresses "):
+                values["assigned"] = value
+        return values
+
+    def create_in_flight() -> bool:
+        values = scrape()
+        return values["started"] > values["finished"]
 
     samples: list[float] = []
     held = 0
     try:
         for window in range(windows):
-            # hold enough pods that the pool wants another ENI (29 addresses each, WARM_ENI_TARGET=1)
+            # hold pods until the pool is one ENI short (WARM_ENI_TARGET=1, 29 addresses an ENI), then wait for
+            # the cycle's CreateNetworkInterface: the pool still has free addresses to serve from meanwhile
             while not create_in_flight():
-                if held > 200:
+                values = scrape()
+                if values["total"] - values["assigned"] >= 29:
+                    request = {"client_version": __version__, **fields(900 + window, held)}
+                    held += bool(wire.call(socket_path, {"op": "add", "request": request}).get("ok"))
+                else:
+                    time.sleep(0.05)
+                if held > 300:
                     raise RuntimeError("no CreateNetworkInterface started")
-                request = {"client_version": __version__, **fields(900 + window, held)}
-                if wire.call(socket_path, {"op": "add", "request": request}).get("ok"):
-                    held += 1
-                time.sleep(0.05)
             window_samples = []
             while create_in_flight():
                 request = {"client_version": __version__, **fields(1000 + window, len(window_samples))}
@@ -195,7 +218,11 @@ def main() -> None:
             for clients in counts:
                 rounds = max(20, args.rounds // clients)
                 for kind, path in (("grpc", endpoints["grpc_socket"]), ("fast", endpoints["fast_socket"])):
+                    writes, changes = commit_sharing(endpoints)
                     figures[f"{kind}_{clients}"] = measure(kind, path, clients, rounds)
+                    after = commit_sharing(endpoints)
+                    shared = (after[1] - changes) / max(after[0] - writes, 1.0)
+                    figures[f"{kind}_{clients}"]["changes_per_write"] = round(shared, 2)
                 grpc_rate = figures[f"grpc_{clients}"]["rt_per_s"]
                 figures[f"fast_over_grpc_rate_{clients}"] = round(figures[f"fast_{clients}"]["rt_per_s"] / grpc_rate, 2)
         finally:
@@ -211,11 +238,12 @@ def main() -> None:
         return
     print("ipamd AddNetwork+DelNetwork round trips over a unix socket (a connection per call; every change durable")
     print("before its reply, concurrent changes sharing one checkpoint write)")
-    print(f"{'endpoint':<10}{'clients':>8}{'rt/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'endpoint':<10}{'clients':>8}{'rt/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'changes/write':>15}")
     for clients in counts:
         for kind in ("grpc", "fast"):
             f = figures[f"{kind}_{clients}"]
-            print(f"{kind:<10}{clients:>8}{f['rt_per_s']:>10}{f['p50_ms']:>10}{f['p99_ms']:>10}")
+            row = f"{kind:<10}{clients:>8}{f['rt_per_s']:>10}{f['p50_ms']:>10}{f['p99_ms']:>10}"
+            print(row + f"{f['changes_per_write']:>15}")
         print(f"  fast/gRPC throughput with {clients} client(s): {figures[f'fast_over_grpc_rate_{clients}']}×")
     scaling = figures["scaling_8_vs_1"]
     print(f"8 clients over 1: gRPC {scaling['grpc']}×, fast {scaling['fast']}× (target ≥ 3)")
