@@ -8,21 +8,20 @@ in a heap keyed that way (stale entries skipped lazily), so placing a pod costs 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 
 from vpccni.cluster.model import Node, Pod
 
 
 def allocation_key(node: Node) -> tuple[float, int, str]:
-    share = (node.cpu_requested / node.cpu if node.cpu else 0.0) + node.memory_requested / node.memory
+    capacity = node.capacity
+    share = (capacity.cpu_used / capacity.cpu if capacity.cpu else 0.0) + capacity.memory_used / capacity.memory
     return (round(share / 2, 9), len(node.pods), node.name)
 
 
 class Scheduler:
-    def __init__(self, address_limit: Callable[[Node], int | None]) -> None:
+    def __init__(self) -> None:
         self._heap: list[tuple[tuple[float, int, str], int, Node]] = []
         self._version: dict[str, int] = {}
-        self.address_limit = address_limit
 
     def update(self, node: Node) -> None:
         """Call after anything that changes a node's allocation, readiness or taint."""
@@ -43,7 +42,7 @@ class Scheduler:
             if self._version.get(node.name) != version:
                 continue  # stale entry
             skipped.append((key, version, node))
-            if node.fits(pod, self.address_limit(node)):
+            if node.fits(pod):
                 chosen = node
                 break
         for entry in skipped:

@@ -14,22 +14,19 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Literal, TextIO
 
 from vpccni import __version__, catalog
-from vpccni.cloud.clock import VirtualClock
 from vpccni.cloud.errors import Ec2Error
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.cluster.autoscaler import Autoscaler
-from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock
+from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline, _Acting
 from vpccni.cluster.efficiency import IdleAddresses, IpWaits, quantile
-from vpccni.cluster.model import CYCLE, HALF, Node, Phase, Pod
+from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod
 from vpccni.cluster.scenario import (
     Action,
     DaemonSetSpec,
-    NodeGroupSpec,
     RolloutSpec,
     Scenario,
     ScenarioError,
@@ -45,14 +42,14 @@ from vpccni.cluster.workloads import (
     rolling_update_step,
 )
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
-from vpccni.ipam.checkpoint import LazyCheckpoint
+from vpccni.ipam.checkpoint import CheckpointStore, LazyCheckpoint
 from vpccni.ipam.config import IpamConfig, default_max_pods, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
+from vpccni.ipam.timing import POOL_CYCLE, POOL_HALF_CYCLE, RECONCILE_INTERVAL
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
 RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up to 50 %
 INIT_RETRY = 10.0
-RECONCILE_INTERVAL = 60.0
 NETWORK = "aws-cni"
 # ipamd's mutating EC2 actions (the prefix variants are the same actions with prefix parameters). In the
 # cluster simulation only ipamd calls them: the autoscaler calls Run/TerminateInstances, and control-plane
@@ -67,44 +64,9 @@ MUTATING_ACTIONS = (
 )
 
 
-class Launched(NamedTuple):
-    """What raising a group's size did: instances launched, and the last refusal (None: no refusal)."""
-
-    nodes: int
-    error: str | None
-
-
-@dataclass
-class DaemonSetPods:
-    name: str
-    namespace: str
-    cpu: float
-    memory: float
-    host_network: bool
-
-
-@dataclass
-class Group:
-    spec: NodeGroupSpec
-    limits: catalog.InstanceLimits
-    config: IpamConfig
-    nodes: list[Node] = field(default_factory=list)
-    launched: int = 0
-
-
-@dataclass
-class Deployment:
-    name: str
-    namespace: str
-    cpu: float
-    memory: float
-    host_network: bool
-    replicas: int = 0
-    pods: list[Pod] = field(default_factory=list)
-    serial: int = 0
-    revision: int = 0
-    rollout: RolloutSpec | None = None  # the RollingUpdate in progress, if any
-    sync_queued: bool = False
+# Where a run's CloudTrail log goes: kept in memory (`cloud.trail.events()`), not kept (only the counts the
+# summary needs), or streamed to an open text file as JSON lines.
+TrailTarget = Literal["memory", "none"] | TextIO
 
 
 class ClusterSimulation:
@@ -114,15 +76,20 @@ class ClusterSimulation:
         seed: int | None = None,
         skip_idle: bool = True,
         progress: Callable[[float], None] | None = None,
+        trail: TrailTarget = "memory",
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.skip_idle = skip_idle
         self.progress = progress
-        self.world = VirtualClock()
+        self.world = Timeline()
         self.acting = ActingClock(self.world)
         self.rng = random.Random(self.seed)
         self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=False))
+        if trail == "none":
+            self.cloud.trail.discard()
+        elif not isinstance(trail, str):
+            self.cloud.trail.stream_to(trail, self.world.now)
         self.events = EventQueue()
         self.asg_clock = LocalClock()
         self.asg = SimEc2(self.cloud, None, f"vpccni/{__version__} autoscaling")
@@ -135,7 +102,7 @@ class ClusterSimulation:
         self.pending: dict[str, Pod] = {}  # Unschedulable, in creation order
         self.removed_nodes: list[Node] = []
         self.node_serial = 0
-        self.scheduler = Scheduler(self.address_limit_of)
+        self.scheduler = Scheduler()
         self.autoscaler = Autoscaler(self, scenario.autoscaler, random.Random(self.seed + 2))
         self.scheduler_queued = False
         self.start_times: list[float] = []
@@ -239,9 +206,7 @@ class ClusterSimulation:
     def _launch(self, group: Group) -> str | None:
         """Launch one instance in the group's least-used subnet that accepts it; the last refusal's code if none."""
         spec = group.spec
-        subnet_names = sorted(
-            spec.subnets, key=lambda s: (sum(1 for n in group.nodes if getattr(n, "subnet", "") == s), s)
-        )
+        subnet_names = sorted(spec.subnets, key=lambda s: (sum(1 for n in group.nodes if n.subnet == s), s))
         now = self.world.now()
         error = "no subnet"
         for subnet in subnet_names:
@@ -256,19 +221,25 @@ class ClusterSimulation:
             self.node_serial += 1
             limits = group.limits
             max_pods = spec.max_pods or default_max_pods(limits, group.config)
+            addresses = pod_address_capacity(limits, group.config)
+            ip_aware = self.scenario.autoscaler.ip_aware  # then the scheduler counts pod addresses too
+            capacity = Capacity(
+                max_pods,
+                float(limits.vcpus or 2),
+                float((limits.memory_mib or 4096) * 1024 * 1024),
+                min(addresses, max_pods) if ip_aware else None,
+            )
             node = Node(
                 name=f"{spec.name}-{self.node_serial:04d}",
                 group=spec.name,
                 instance_type=spec.instance_type,
                 instance_id=instance.instance_id,
-                cpu=float(limits.vcpus or 2),
-                memory=float((limits.memory_mib or 4096) * 1024 * 1024),
-                max_pods=max_pods,
-                address_capacity=pod_address_capacity(group.limits, group.config),
+                subnet=subnet,
+                capacity=capacity,
+                address_capacity=addresses,
                 created=now,
                 clock=LocalClock(now),
             )
-            node.subnet = subnet  # type: ignore[attr-defined]
             group.nodes.append(node)
             group.launched += 1
             self.nodes_max = max(self.nodes_max, sum(len(g.nodes) for g in self.groups.values()))
@@ -283,11 +254,6 @@ class ClusterSimulation:
         max_pods = spec.max_pods or default_max_pods(group.limits, group.config)
         return min(pod_address_capacity(group.limits, group.config), max_pods)
 
-    def address_limit_of(self, node: Node) -> int | None:
-        if not self.scenario.autoscaler.ip_aware:
-            return None
-        return min(node.address_capacity, node.max_pods)
-
     def group_subnets_can_supply(self, group: Group) -> bool:
         """ip_aware: whether a new node could get its primary address and a first address in some subnet."""
         return any(self._subnet_free(name) >= 2 for name in group.spec.subnets)
@@ -295,29 +261,33 @@ class ClusterSimulation:
     def _subnet_free(self, name: str) -> int:
         return self.cloud.subnet_pool(self.subnet_ids[name]).free_count
 
-    def _boot(self, node: Node) -> None:
-        if node.tainted:
-            return
-        group = self.groups[node.group]
-        api = SimEc2(self.cloud, node.instance_id, f"vpccni/{__version__} ipamd")
+    def _start_engine(self, node: Node, config: IpamConfig, ec2: SimEc2, checkpoint: CheckpointStore | None) -> None:
+        """aws-node starting on the node: a new engine (from `checkpoint` after a restart) behind the CNI backend."""
         node.ipam = NodeIpam(
-            api,
+            ec2,
             node.instance_id,
-            group.config,
+            config,
             node.clock,
             random.Random(self.rng.getrandbits(32)),
             max_pods=node.max_pods,
+            checkpoint_store=checkpoint,
             metrics=node.metrics,
         )
-        node.ipam.ds.checkpoint = LazyCheckpoint()
+        node.ipam.ds.checkpoint = LazyCheckpoint()  # rendered only if the engine restarts
         node.backend = CniBackend(node.ipam, __version__)
+
+    def _boot(self, node: Node) -> None:
+        if node.tainted:
+            return
+        api = SimEc2(self.cloud, node.instance_id, f"vpccni/{__version__} ipamd")
+        self._start_engine(node, self.groups[node.group].config, api, None)
         self._init(node)
 
     def _init(self, node: Node) -> None:
-        assert node.ipam is not None
         if node.tainted:
             return  # given up (not Ready in time) and terminated while ipamd was retrying its init
-        with self.acting.acting(node.clock):
+        assert node.ipam is not None
+        with self._engine(node):
             try:
                 node.ipam.init()
                 ok = True
@@ -363,8 +333,12 @@ class ClusterSimulation:
                 self.asg.terminate_instances([node.instance_id])
             except Ec2Error as exc:
                 self.asg_errors[exc.code] += 1
+        node.ipam = node.backend = None  # the instance is gone: only its counters stay, for the summary
         self._note_subnets()
         self._queue_scheduler()
+
+    def now(self) -> float:
+        return self.world.now()
 
     def all_nodes(self) -> list[Node]:
         return [n for g in self.groups.values() for n in g.nodes]
@@ -378,7 +352,7 @@ class ClusterSimulation:
     # --- node stepping (the reference's 5 s loop, skipping provably idle turns) --------------------
     def _signature(self, node: Node) -> tuple[int, int, float]:
         assert node.ipam is not None
-        return len(node.ipam.ds.enis), node.ipam.ds.total, node.metrics.total("awscni_ec2api_req_count")
+        return len(node.ipam.ds.enis), node.ipam.ds.total, node.metrics.calls_total
 
     def _schedule_step(self, node: Node, when: float) -> None:
         if node.step_at is not None and node.step_at <= when:
@@ -402,11 +376,33 @@ class ClusterSimulation:
         ipam = node.ipam
         assert ipam is not None
         now = self.world.now()
-        checks = node.grid_origin + CYCLE  # reconcile checks at origin + 5k
-        first = checks + (math.floor((ipam.last_pool_action + RECONCILE_INTERVAL - checks) / CYCLE) + 1) * CYCLE
+        checks = node.grid_origin + POOL_CYCLE  # reconcile checks at origin + 5k
+        first = (
+            checks + (math.floor((ipam.last_pool_action + RECONCILE_INTERVAL - checks) / POOL_CYCLE) + 1) * POOL_CYCLE
+        )
         if first < now:
-            period = RECONCILE_INTERVAL + CYCLE
+            period = RECONCILE_INTERVAL + POOL_CYCLE
             ipam.last_pool_action = first + math.floor((now - first) / period) * period
+
+    @staticmethod
+    def _engine_state(node: Node) -> tuple[int, int, float, float, float | None, float | None]:
+        """Everything a reference-policy pool cycle can change: if none of it moved, the cycle was a no-op."""
+        ipam = node.ipam
+        assert ipam is not None
+        ds = ipam.ds
+        return (
+            len(ds.enis),
+            ds.total,
+            node.metrics.calls_total,
+            ipam.last_pool_action,
+            ipam.last_decrease,
+            ipam.last_insufficient,
+        )
+
+    def _engine(self, node: Node) -> _Acting:
+        """The node's engine is about to act outside its pool cycle: what its next cycle would do is unknown again."""
+        node.quiet_before = None
+        return self.acting.acting(node.clock)
 
     def _cycle(self, node: Node, token: int) -> None:
         if token != node.step_token or not node.ready:
@@ -415,15 +411,28 @@ class ClusterSimulation:
         ipam = node.ipam
         assert ipam is not None
         self.node_steps += 1
-        before = self._signature(node)
-        with self.acting.acting(node.clock):
-            ipam.cycle()
-        self._note_idle(node)
-        changed = self._signature(node) != before
-        if changed:
-            node.unsynced = True
-            self._note_subnets()
-        check = self.world.now() + HALF
+        now = self.world.now()
+        quiet = node.quiet_before
+        if quiet is not None and max(now, node.clock.now()) < quiet:
+            # The last cycle changed nothing, nothing touched the engine since and no timer has passed:
+            # this cycle would decide the same, so it is not run (the reconcile timing below still is).
+            node.clock.advance_to(now)
+            changed = False
+        else:
+            before = self._engine_state(node)
+            with self.acting.acting(node.clock):
+                ipam.cycle()
+            self._note_idle(node)
+            after = self._engine_state(node)
+            changed = after[:3] != before[:3]
+            if changed:
+                node.unsynced = True
+                self._note_subnets()
+            node.quiet_before = None
+            if self.skip_idle and after == before and ipam.observed is None:  # adaptive cycles learn as they go
+                timer = ipam.next_timer()
+                node.quiet_before = math.inf if timer is None else timer - 1e-9
+        check = self.world.now() + POOL_HALF_CYCLE
         if check - ipam.last_pool_action > RECONCILE_INTERVAL or not self.skip_idle:
             self.events.at(check, lambda: self._reconcile(node, token))
         if not self.skip_idle or changed or node.unsynced:
@@ -439,7 +448,7 @@ class ClusterSimulation:
             return
         ipam = node.ipam
         assert ipam is not None
-        with self.acting.acting(node.clock):
+        with self._engine(node):
             if not ipam.reconcile_due():
                 return
             before = self._signature(node)
@@ -563,7 +572,7 @@ class ClusterSimulation:
         node = pod.node
         if node is not None:
             if pod.phase is Phase.RUNNING and not pod.host_network and node.backend is not None:
-                with self.acting.acting(node.clock):
+                with self._engine(node):
                     node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK))
                 self._note_idle(node)
                 self._wake(node)
@@ -622,7 +631,7 @@ class ClusterSimulation:
         request = AddRequest(
             __version__, pod.container_id, "eth0", NETWORK, pod_name=pod.name, pod_namespace=pod.namespace
         )
-        with self.acting.acting(node.clock):
+        with self._engine(node):
             reply = node.backend.add_network(request)
             if not reply.success:  # the runtime tears the failed sandbox down: a DEL for an unknown pod
                 node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK, "SetupNSFailed"))
@@ -657,8 +666,7 @@ class ClusterSimulation:
         elif action.set_ipamd:
             self._set_ipamd(action.set_ipamd.group, action.set_ipamd.env)
         elif action.autoscaler_outage:
-            self.autoscaler.outage_until = self.world.now() + action.autoscaler_outage.duration
-            self.autoscaler.note("outage", until=self.autoscaler.outage_until)
+            self.autoscaler.cloud_outage(self.world.now() + action.autoscaler_outage.duration)
         elif action.subnet_usage:
             usage = action.subnet_usage
             subnet_id = self.subnet_ids[usage.subnet]
@@ -681,19 +689,11 @@ class ClusterSimulation:
                     continue
                 old = node.ipam
                 saved = old.ds.checkpoint
-                node.ipam = NodeIpam(
-                    old.ec2,
-                    node.instance_id,
-                    group.config,
-                    node.clock,
-                    random.Random(self.rng.getrandbits(32)),
-                    max_pods=node.max_pods,
-                    checkpoint_store=saved.store() if isinstance(saved, LazyCheckpoint) else old.checkpoint_store,
-                    metrics=node.metrics,
-                )
-                node.ipam.ds.checkpoint = LazyCheckpoint()
-                node.backend = CniBackend(node.ipam, __version__)
-                with self.acting.acting(node.clock):
+                store = saved.store() if isinstance(saved, LazyCheckpoint) else old.checkpoint_store
+                assert isinstance(old.ec2, SimEc2)
+                self._start_engine(node, group.config, old.ec2, store)
+                assert node.ipam is not None
+                with self._engine(node):
                     node.ipam.init()
                 self._note_idle(node)
                 node.unsynced = True
@@ -744,19 +744,20 @@ class ClusterSimulation:
             self.world.advance_to(popped[0])
             popped[1]()
         self.world.advance_to(end)
+        self.cloud.trail.close_stream()
         return self.summary()
 
     def _ec2_calls(self) -> Counter[str]:
         calls: Counter[str] = Counter(self.asg_calls)
         for node in (*self.all_nodes(), *self.removed_nodes):
-            for action, count in node.metrics.by_label("awscni_ec2api_req_count", "fn").items():
+            for action, count in node.metrics.calls.items():
                 calls[action] += int(count)
         return calls
 
     def _errors(self) -> Counter[str]:
         errors: Counter[str] = Counter(self.asg_errors)
         for node in (*self.all_nodes(), *self.removed_nodes):
-            for code, count in node.metrics.by_label("awscni_aws_api_error_count", "error").items():
+            for code, count in node.metrics.errors.items():
                 errors[code] += int(count)
         return errors
 

@@ -7,6 +7,7 @@ lowest free address inside a CIDR. Time comes in as arguments; nothing here read
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,27 @@ class NoAvailableAddress(DatastoreError):
 class UnknownPod(DatastoreError):
     def __init__(self) -> None:
         super().__init__("datastore: unknown pod")
+
+
+_PLAIN_CIDR = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})")
+
+
+def parse_cidr(cidr: str) -> tuple[str, int, int]:
+    """(canonical text, prefix length, network address as int) of an IPv4 CIDR; ValueError if invalid.
+
+    The datastore parses every /32 and /28 it is given; the plain dotted form takes a fast path (ipaddress
+    costs tens of microseconds a call), anything unusual goes through `ipaddress` and its exact errors.
+    """
+    match = _PLAIN_CIDR.fullmatch(cidr)
+    if match is not None:
+        octets = match.groups()[:4]
+        prefixlen = int(match.group(5))
+        if prefixlen <= 32 and all(len(o) == 1 or (o[0] != "0" and int(o) <= 255) for o in octets):
+            value = (int(octets[0]) << 24) | (int(octets[1]) << 16) | (int(octets[2]) << 8) | int(octets[3])
+            if value & ((1 << (32 - prefixlen)) - 1) == 0:
+                return cidr, prefixlen, value
+    net = ipaddress.IPv4Network(cidr)
+    return str(net), net.prefixlen, int(net.network_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +91,8 @@ class Cidr:
 
     @classmethod
     def parse(cls, cidr: str) -> Cidr:
-        net = ipaddress.IPv4Network(cidr)
-        return cls(str(net), net.prefixlen < 32, int(net.network_address), net.num_addresses)
+        text, prefixlen, base = parse_cidr(cidr)
+        return cls(text, prefixlen < 32, base, 1 << (32 - prefixlen))
 
     def address(self, offset: int) -> str:
         return str(ipaddress.IPv4Address(self.base + offset))
@@ -180,7 +202,7 @@ class Datastore:
         eni = self.enis.get(eni_id)
         if eni is None:
             raise DatastoreError("datastore: unknown ENI")
-        entry = eni.cidrs.get(str(ipaddress.IPv4Network(cidr)))
+        entry = eni.cidrs.get(parse_cidr(cidr)[0])
         if entry is None:
             raise DatastoreError("datastore: unknown IP")
         if entry.assigned:

@@ -31,13 +31,13 @@ from vpccni.ipam.checkpoint import CheckpointStore, MemoryCheckpointStore, Store
 from vpccni.ipam.config import EniConfig, IpamConfig, effective_max_eni
 from vpccni.ipam.datastore import Assignment, Cidr, Datastore, DatastoreError, Eni, IpamKey, PodMetadata, Stats
 from vpccni.ipam.metrics import CountingMetrics, MetricsSink
+from vpccni.ipam.timing import POOL_HALF_CYCLE, RECONCILE_INTERVAL
 
 log = logging.getLogger("vpccni.ipam")
 T = TypeVar("T")
 
 INSUFFICIENT_CIDR_BACKOFF = 120.0
 DECREASE_INTERVAL = 30.0
-RECONCILE_INTERVAL = 60.0
 RECONCILE_COOLDOWN = 60.0
 ENI_MIN_AGE = 60.0
 LEAKED_ENI_AGE = 300.0
@@ -1011,9 +1011,9 @@ class NodeIpam:
     # --- the reference's main loop, one turn (§5.4) -------------------------------------------------
     def loop_once(self) -> None:
         """Wait 2.5 s, run a cycle, wait 2.5 s, reconcile if due: 5 s of the daemon's loop."""
-        self.clock.sleep(2.5)
+        self.clock.sleep(POOL_HALF_CYCLE)
         self.cycle()
-        self.clock.sleep(2.5)
+        self.clock.sleep(POOL_HALF_CYCLE)
         if self.reconcile_due():
             self.reconcile()
 
