@@ -1,16 +1,14 @@
 """The cluster simulation: one simulated VPC, node groups, pods, the autoscaler, on virtual time.
 
 Every node runs the real engine (`NodeIpam`) behind the real AddNetwork/DelNetwork semantics
-(`CniBackend`). Nodes keep the reference's 5 s pool loop, but a node whose last cycle changed nothing,
-whose datastore agrees with metadata and whose engine has no timer pending is left asleep until a pod
-event (or a timer) wakes it; `skip_idle=False` steps every node every cycle instead, and the two give
-the same results (a test proves it on a small scenario).
+(`CniBackend`), on the reference's 5 s pool loop (`stepping.py`: turns known to do nothing are not run;
+`skip_idle=False` runs them all, with the same results). This module wires the pieces together: node
+groups and instances, pods and their controllers, timed actions, sampling and the run's summary.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from vpccni import __version__, catalog
 from vpccni.cloud.errors import Ec2Error
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.cluster.autoscaler import Autoscaler
-from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline, _Acting
+from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline
 from vpccni.cluster.efficiency import IdleAddresses, IpWaits, quantile
 from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod
 from vpccni.cluster.scenario import (
@@ -34,6 +32,7 @@ from vpccni.cluster.scenario import (
     memory_bytes,
 )
 from vpccni.cluster.scheduler import Scheduler
+from vpccni.cluster.stepping import NodeStepper
 from vpccni.cluster.workloads import (
     JobBursts,
     PodTemplate,
@@ -45,7 +44,6 @@ from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
 from vpccni.ipam.checkpoint import CheckpointStore, LazyCheckpoint
 from vpccni.ipam.config import IpamConfig, default_max_pods, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
-from vpccni.ipam.timing import POOL_CYCLE, POOL_HALF_CYCLE, RECONCILE_INTERVAL
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
 RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up to 50 %
@@ -80,7 +78,6 @@ class ClusterSimulation:
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.skip_idle = skip_idle
         self.progress = progress
         self.world = Timeline()
         self.acting = ActingClock(self.world)
@@ -103,6 +100,7 @@ class ClusterSimulation:
         self.removed_nodes: list[Node] = []
         self.node_serial = 0
         self.scheduler = Scheduler()
+        self.stepper = NodeStepper(self.events, self.world, self.acting, self._note_idle, self._note_subnets, skip_idle)
         self.autoscaler = Autoscaler(self, scenario.autoscaler, random.Random(self.seed + 2))
         self.scheduler_queued = False
         self.start_times: list[float] = []
@@ -111,7 +109,6 @@ class ClusterSimulation:
         self.asg_calls: Counter[str] = Counter()
         self.asg_errors: Counter[str] = Counter()
         self.nodes_max = 0
-        self.node_steps = 0
         self.idle = IdleAddresses()
         self.ip_waits = IpWaits()
         self.pods_created = 0  # not counting DaemonSet pods
@@ -287,7 +284,7 @@ class ClusterSimulation:
         if node.tainted:
             return  # given up (not Ready in time) and terminated while ipamd was retrying its init
         assert node.ipam is not None
-        with self._engine(node):
+        with self.stepper.engine(node):
             try:
                 node.ipam.init()
                 ok = True
@@ -304,7 +301,6 @@ class ClusterSimulation:
         if node.tainted:
             return
         node.ready = True
-        node.grid_origin = self.world.now()
         self.autoscaler.node_ready(node)
         for ds in self.daemonset_specs:
             pod = self._new_pod(
@@ -312,7 +308,7 @@ class ClusterSimulation:
             )
             self._bind(pod, node)
         self.scheduler.update(node)
-        self._schedule_step(node, node.next_cycle_after(self.world.now()))
+        self.stepper.start(node)
         self._queue_scheduler()
 
     def remove_node(self, node: Node) -> None:
@@ -326,7 +322,7 @@ class ClusterSimulation:
         self.removed_nodes.append(node)
         self._note_idle(node)
         node.ready = False
-        node.step_token += 1
+        self.stepper.stop(node)
         self.asg_calls["TerminateInstances"] += 1
         with self.acting.acting(self.asg_clock):
             try:
@@ -340,6 +336,11 @@ class ClusterSimulation:
     def now(self) -> float:
         return self.world.now()
 
+    @property
+    def node_steps(self) -> int:
+        """Pool-cycle events handled so far (work done, not an outcome)."""
+        return self.stepper.steps
+
     def all_nodes(self) -> list[Node]:
         return [n for g in self.groups.values() for n in g.nodes]
 
@@ -348,117 +349,6 @@ class ClusterSimulation:
         ipam = node.ipam
         idle = 0 if ipam is None or node.tainted else ipam.ds.total - ipam.ds.assigned
         self.idle.update(node.name, idle, self.world.now())
-
-    # --- node stepping (the reference's 5 s loop, skipping provably idle turns) --------------------
-    def _signature(self, node: Node) -> tuple[int, int, float]:
-        assert node.ipam is not None
-        return len(node.ipam.ds.enis), node.ipam.ds.total, node.metrics.calls_total
-
-    def _schedule_step(self, node: Node, when: float) -> None:
-        if node.step_at is not None and node.step_at <= when:
-            return
-        node.step_token += 1
-        token = node.step_token
-        node.step_at = when
-        self.events.at(when, lambda: self._cycle(node, token))
-
-    def _wake(self, node: Node) -> None:
-        """A pod or subnet event: the node's next 5 s cycle must see it, even if it slept until a timer."""
-        if not node.ready:
-            return
-        wanted = node.next_cycle_after(self.world.now())
-        if node.step_at is None or node.step_at > wanted:
-            self._catch_up_reconciles(node)
-            self._schedule_step(node, wanted)
-
-    def _catch_up_reconciles(self, node: Node) -> None:
-        """Account for the no-op reconciles a sleeping node skipped: they only moved last_pool_action."""
-        ipam = node.ipam
-        assert ipam is not None
-        now = self.world.now()
-        checks = node.grid_origin + POOL_CYCLE  # reconcile checks at origin + 5k
-        first = (
-            checks + (math.floor((ipam.last_pool_action + RECONCILE_INTERVAL - checks) / POOL_CYCLE) + 1) * POOL_CYCLE
-        )
-        if first < now:
-            period = RECONCILE_INTERVAL + POOL_CYCLE
-            ipam.last_pool_action = first + math.floor((now - first) / period) * period
-
-    @staticmethod
-    def _engine_state(node: Node) -> tuple[int, int, float, float, float | None, float | None]:
-        """Everything a reference-policy pool cycle can change: if none of it moved, the cycle was a no-op."""
-        ipam = node.ipam
-        assert ipam is not None
-        ds = ipam.ds
-        return (
-            len(ds.enis),
-            ds.total,
-            node.metrics.calls_total,
-            ipam.last_pool_action,
-            ipam.last_decrease,
-            ipam.last_insufficient,
-        )
-
-    def _engine(self, node: Node) -> _Acting:
-        """The node's engine is about to act outside its pool cycle: what its next cycle would do is unknown again."""
-        node.quiet_before = None
-        return self.acting.acting(node.clock)
-
-    def _cycle(self, node: Node, token: int) -> None:
-        if token != node.step_token or not node.ready:
-            return
-        node.step_at = None
-        ipam = node.ipam
-        assert ipam is not None
-        self.node_steps += 1
-        now = self.world.now()
-        quiet = node.quiet_before
-        if quiet is not None and max(now, node.clock.now()) < quiet:
-            # The last cycle changed nothing, nothing touched the engine since and no timer has passed:
-            # this cycle would decide the same, so it is not run (the reconcile timing below still is).
-            node.clock.advance_to(now)
-            changed = False
-        else:
-            before = self._engine_state(node)
-            with self.acting.acting(node.clock):
-                ipam.cycle()
-            self._note_idle(node)
-            after = self._engine_state(node)
-            changed = after[:3] != before[:3]
-            if changed:
-                node.unsynced = True
-                self._note_subnets()
-            node.quiet_before = None
-            if self.skip_idle and after == before and ipam.observed is None:  # adaptive cycles learn as they go
-                timer = ipam.next_timer()
-                node.quiet_before = math.inf if timer is None else timer - 1e-9
-        check = self.world.now() + POOL_HALF_CYCLE
-        if check - ipam.last_pool_action > RECONCILE_INTERVAL or not self.skip_idle:
-            self.events.at(check, lambda: self._reconcile(node, token))
-        if not self.skip_idle or changed or node.unsynced:
-            self._schedule_step(node, node.next_cycle_after(self.world.now()))
-            return
-        timer = ipam.next_timer()
-        if timer is not None:
-            now = self.world.now()
-            self._schedule_step(node, max(node.next_cycle_after(timer - 1e-9), node.next_cycle_after(now)))
-
-    def _reconcile(self, node: Node, token: int) -> None:
-        if not node.ready or node.tainted:
-            return
-        ipam = node.ipam
-        assert ipam is not None
-        with self._engine(node):
-            if not ipam.reconcile_due():
-                return
-            before = self._signature(node)
-            ipam.reconcile()
-        self._note_idle(node)
-        if self._signature(node) != before:
-            node.unsynced = True
-            self._wake(node)
-        else:
-            node.unsynced = False
 
     # --- pods ------------------------------------------------------------------------------------
     def _new_pod(
@@ -572,10 +462,10 @@ class ClusterSimulation:
         node = pod.node
         if node is not None:
             if pod.phase is Phase.RUNNING and not pod.host_network and node.backend is not None:
-                with self._engine(node):
+                with self.stepper.engine(node):
                     node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK))
                 self._note_idle(node)
-                self._wake(node)
+                self.stepper.wake(node)
             node.unbind(pod)
             self.scheduler.update(node)
         if recreate and pod.owner in self.deployments:
@@ -631,16 +521,16 @@ class ClusterSimulation:
         request = AddRequest(
             __version__, pod.container_id, "eth0", NETWORK, pod_name=pod.name, pod_namespace=pod.namespace
         )
-        with self._engine(node):
+        with self.stepper.engine(node):
             reply = node.backend.add_network(request)
             if not reply.success:  # the runtime tears the failed sandbox down: a DEL for an unknown pod
                 node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK, "SetupNSFailed"))
         self._note_idle(node)
         if reply.success:
             self._running(pod)
-            self._wake(node)
+            self.stepper.wake(node)
             return
-        self._wake(node)
+        self.stepper.wake(node)
         if self.scenario.autoscaler.ip_aware and self._cannot_get_more(node):
             node.unbind(pod)  # returned to Pending, as a descheduler would: now the autoscaler sees it
             self.scheduler.update(node)
@@ -676,7 +566,7 @@ class ClusterSimulation:
                 self.cloud.release_by_others(subnet_id, usage.release)
             self._note_subnets()
             for node in self.all_nodes():
-                self._wake(node)
+                self.stepper.wake(node)
 
     def _set_ipamd(self, group_name: str | None, env: dict[str, str]) -> None:
         """A rolling restart of aws-node with new settings: each engine re-inits from its checkpoint."""
@@ -693,11 +583,11 @@ class ClusterSimulation:
                 assert isinstance(old.ec2, SimEc2)
                 self._start_engine(node, group.config, old.ec2, store)
                 assert node.ipam is not None
-                with self._engine(node):
+                with self.stepper.engine(node):
                     node.ipam.init()
                 self._note_idle(node)
                 node.unsynced = True
-                self._wake(node)
+                self.stepper.wake(node)
 
     # --- autoscaler and sampling -------------------------------------------------------------------
     def _autoscaler_tick(self) -> None:

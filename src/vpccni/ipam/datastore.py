@@ -170,6 +170,9 @@ class Datastore:
         self._ordered: list[Eni] | None = None
         # Releases in time order, so stats need not visit every address to count the cooling ones.
         self._released: deque[tuple[float, Eni, Cidr, AddressEntry]] = deque()
+        # stats() without the cooling count, valid until the next change: (prefix mode, total, assigned,
+        # total prefixes, free prefixes). A pool cycle reads it every 5 s; it changes far less often.
+        self._counted: tuple[bool, int, int, int, int] | None = None
 
     # --- ENIs and CIDRs -------------------------------------------------------------------------
     def ordered_enis(self) -> list[Eni]:
@@ -182,6 +185,7 @@ class Datastore:
             raise DatastoreError("data store: duplicate ENI")
         eni = Eni(eni_id, device_number, is_primary, now, **extra)  # type: ignore[arg-type]
         self.enis[eni_id] = eni
+        self._counted = None
         self._ordered = None
         return eni
 
@@ -193,6 +197,7 @@ class Datastore:
         if any(parsed.cidr in e.cidrs for e in self.enis.values()):
             raise DatastoreError("datastore: IP already in data store")
         eni.cidrs[parsed.cidr] = parsed
+        self._counted = None
         self.total += parsed.size
         if parsed.is_prefix:
             self.allocated_prefix += 1
@@ -205,6 +210,7 @@ class Datastore:
         entry = eni.cidrs.get(parse_cidr(cidr)[0])
         if entry is None:
             raise DatastoreError("datastore: unknown IP")
+        self._counted = None
         if entry.assigned:
             if not force:
                 raise DatastoreError("datastore: IP is used and can not be deleted")
@@ -219,6 +225,7 @@ class Datastore:
         eni = self.enis.get(eni_id)
         if eni is None:
             raise DatastoreError("datastore: unknown ENI")
+        self._counted = None
         if eni.assigned:
             if not force:
                 raise DatastoreError("datastore: ENI is used and can not be deleted")
@@ -246,7 +253,18 @@ class Datastore:
 
     # --- stats ----------------------------------------------------------------------------------
     def stats(self, now: float) -> Stats:
-        total = assigned = cooldown = total_prefixes = free_prefixes = 0
+        counted = self._counted
+        if counted is None or counted[0] != self.prefix_mode:
+            counted = self._counted = self._count()
+        _, total, assigned, total_prefixes, free_prefixes = counted
+        cooldown = 0
+        for _, eni, cidr, _entry in self._cooling(now):
+            if not eni.excluded and cidr.is_prefix == self.prefix_mode:
+                cooldown += 1
+        return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
+
+    def _count(self) -> tuple[bool, int, int, int, int]:
+        total = assigned = total_prefixes = free_prefixes = 0
         for eni in self.enis.values():
             for cidr in eni.cidrs.values():
                 if cidr.is_prefix:
@@ -257,10 +275,7 @@ class Datastore:
                     continue
                 total += cidr.size
                 assigned += cidr.assigned
-        for _, eni, cidr, _entry in self._cooling(now):
-            if not eni.excluded and cidr.is_prefix == self.prefix_mode:
-                cooldown += 1
-        return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
+        return self.prefix_mode, total, assigned, total_prefixes, free_prefixes
 
     def _cooling(self, now: float) -> list[tuple[float, Eni, Cidr, AddressEntry]]:
         """Addresses released less than the cooldown period ago, still free and still in the datastore."""
@@ -300,6 +315,7 @@ class Datastore:
                 entry.key, entry.metadata, entry.assigned_time = key, metadata, now
                 cidr.assigned += 1
                 self.assigned += 1
+                self._counted = None
                 self._by_key[key] = (eni, cidr, offset)
                 try:
                     self.checkpoint.save(self)
@@ -325,6 +341,7 @@ class Datastore:
         entry.metadata = None
         cidr.assigned -= 1
         self.assigned -= 1
+        self._counted = None
 
     def lookup(self, key: IpamKey) -> tuple[Eni, Cidr, AddressEntry] | None:
         held = self._by_key.get(key) or self._by_key.get(IpamKey(MIGRATED_NETWORK, key.container_id, MIGRATED_IFNAME))
@@ -349,6 +366,7 @@ class Datastore:
             entry.key, entry.metadata = held_key, metadata
             cidr.assigned += 1
             self.assigned += 1
+            self._counted = None
             self._by_key[held_key] = (eni, cidr, offset)
             raise
         entry.unassigned_time = now
@@ -370,6 +388,7 @@ class Datastore:
                     entry.key, entry.metadata, entry.assigned_time = key, metadata, assigned_time
                     cidr.assigned += 1
                     self.assigned += 1
+                    self._counted = None
                     self._by_key[key] = (eni, cidr, offset)
                     return True
         return False
