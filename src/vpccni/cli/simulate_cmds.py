@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vpccni.cli.app import app
-from vpccni.cli.output import console, err_console, fail, print_json
+from vpccni.cli.output import console, err_console, fail, print_json, writable_file
+
+if TYPE_CHECKING:  # the simulator is imported when the command runs, not when the CLI starts
+    from vpccni.cluster.progress import StopRequest
 
 
 @app.command("simulate")
@@ -25,8 +31,9 @@ def simulate_cmd(
     """Simulate a whole cluster: node groups, scheduler, cluster autoscaler and one ipamd engine per node,
     over one simulated VPC, then print what happened (pods, nodes, addresses, EC2 calls and errors) and how
     efficiently addresses were used (idle addresses over time, pod IP waits, mutating EC2 calls)."""
-    from vpccni.cluster import ClusterSimulation, ScenarioError, load_scenario
+    from vpccni.cluster import ScenarioError, load_scenario, run_scenario
     from vpccni.cluster.expect import check
+    from vpccni.cluster.progress import RunProgress, StopRequest
 
     try:
         scenario = load_scenario(scenario_file)
@@ -37,25 +44,33 @@ def simulate_cmd(
         runs = [run for run in runs if run.name == only]
         if not runs:
             fail(f"--run {only!r}: {scenario_file} has the runs " + ", ".join(r.name for r in scenario.run_specs()))
-    results: list[tuple[ClusterSimulation, dict[str, Any]]] = []
+    trail_path = writable_file(trail, "--trail") if trail is not None else None
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[t]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as progress:
-        for run in runs:
-            variant = scenario.for_run(run)
-            task = progress.add_task(run.name, total=variant.duration, t="")
+    stop = StopRequest()
+    with (
+        Progress(*columns, console=err_console, transient=True, disable=as_json) as progress,
+        _stream(trail_path) as trail_out,
+        _ctrl_c_stops(stop),
+    ):
+        tasks: dict[str, Any] = {}
 
-            def advance(t: float, task: Any = task, end: float = variant.duration) -> None:
-                progress.update(task, completed=t, t=f"{t / 60:.0f}/{end / 60:.0f} virtual min")
+        def advance(p: RunProgress) -> None:
+            if p.run not in tasks:
+                tasks[p.run] = progress.add_task(p.run, total=p.duration, t="")
+            shown = (
+                f"{p.virtual_seconds / 60:.0f}/{p.duration / 60:.0f} virtual min, {p.events_per_second:,.0f} events/s"
+            )
+            progress.update(tasks[p.run], completed=p.virtual_seconds, t=shown)
 
-            try:
-                sim = ClusterSimulation(variant, seed=seed, progress=advance)
-            except ScenarioError as exc:
-                fail(f"{scenario_file}: {exc}")
-            summary = sim.run()
-            summary["expectations_unmet"] = check(summary, run.expect) if run.expect and seed is None else []
-            results.append((sim, summary))
-    if trail is not None:
-        results[-1][0].cloud.trail.write_jsonl(str(trail))
+        try:
+            results = run_scenario(
+                scenario, seed, runs=runs, progress=advance, stop=stop, trail=trail_out if trail_out else "none"
+            )
+        except ScenarioError as exc:
+            fail(f"{scenario_file}: {exc}")
+    for run, (_, summary) in zip(runs, results, strict=False):
+        done = not summary.get("stopped_early")
+        summary["expectations_unmet"] = check(summary, run.expect) if run.expect and seed is None and done else []
     if report is not None:
         from vpccni.report import render_html
 
@@ -67,8 +82,45 @@ def simulate_cmd(
         _print(summaries)
         if report is not None:
             console.print(f"report: {report}")
+    if stop.requested:
+        err_console.print("interrupted: the summary above is of the simulated time before Ctrl-C", highlight=False)
+        raise typer.Exit(130)
     if any(s["expectations_unmet"] for s in summaries):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _stream(path: Path | None) -> Iterator[TextIO | None]:
+    """The --trail file, open for the run to stream its log into (nothing when not asked for)."""
+    if path is None:
+        yield None
+        return
+    try:
+        out = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        fail(f"--trail {path}: {exc.strerror or exc}", code=1)
+    with out:
+        yield out
+
+
+@contextmanager
+def _ctrl_c_stops(stop: StopRequest) -> Iterator[None]:
+    """The first Ctrl-C ends the run in progress between two events (its summary so far is printed);
+    a second one interrupts at once."""
+
+    def first(signum: int, frame: object) -> None:
+        stop.request()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    try:
+        previous = signal.signal(signal.SIGINT, first)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): Ctrl-C is not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print(summaries: list[dict[str, Any]]) -> None:
@@ -99,11 +151,15 @@ def _print(summaries: list[dict[str, Any]]) -> None:
         ("EC2 mutating calls / throttled", lambda s: f"{s['ec2_mutating_calls']} / {s['throttled_calls']}"),
         ("subnet used (highest)", lambda s: ", ".join(f"{k}: {v}" for k, v in s["subnet_used_max"].items())),
         ("autoscaler back-offs", lambda s: str(s["autoscaler_backoffs"])),
-        (
-            "expected outcome",
-            lambda s: "not met: " + "; ".join(s["expectations_unmet"]) if s["expectations_unmet"] else "met",
-        ),
+        ("expected outcome", _outcome),
     ]
     for label, value in rows:
         table.add_row(label, *(value(s) for s in summaries))
     console.print(table)
+
+
+def _outcome(summary: dict[str, Any]) -> str:
+    if summary.get("stopped_early"):
+        return "not checked: stopped early"
+    unmet = summary["expectations_unmet"]
+    return "not met: " + "; ".join(unmet) if unmet else "met"

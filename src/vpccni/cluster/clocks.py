@@ -77,6 +77,15 @@ class EventQueue:
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, action))
 
+    def pop_until(self, end: float) -> tuple[float, Callable[[], None]] | None:
+        """The next event if it is due at or before `end` (None otherwise, the event stays queued)."""
+        heap = self._heap
+        if not heap or heap[0][0] > end:
+            return None
+        when, _, action = heapq.heappop(heap)
+        self.processed += 1
+        return when, action
+
     def pop(self) -> tuple[float, Callable[[], None]] | None:
         if not self._heap:
             return None

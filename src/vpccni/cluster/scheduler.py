@@ -2,7 +2,8 @@
 
 Placement among feasible nodes, vpccni's choice approximating kube-scheduler's "least allocated": the
 node with the lowest mean of requested CPU and memory fractions, then fewer pods, then name. Nodes sit
-in a heap keyed that way (stale entries skipped lazily), so placing a pod costs about log(nodes).
+in a heap keyed that way (stale entries skipped lazily, and dropped when they outnumber the nodes), so
+placing a pod costs about log(nodes).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class Scheduler:
         self._version[node.name] = version
         if node.ready and not node.tainted:
             heapq.heappush(self._heap, (allocation_key(node), version, node))
+            if len(self._heap) > 2 * len(self._version) + 64:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop stale entries (placement reads only the newest one per node), so the heap stays ~ one per node."""
+        self._heap = [entry for entry in self._heap if self._version.get(entry[2].name) == entry[1]]
+        heapq.heapify(self._heap)
 
     def forget(self, node: Node) -> None:
         self._version[node.name] = self._version.get(node.name, 0) + 1

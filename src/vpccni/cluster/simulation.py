@@ -8,10 +8,13 @@ groups and instances, pods and their controllers, timed actions, sampling and th
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import random
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, Literal, TextIO
 
@@ -20,8 +23,9 @@ from vpccni.cloud.errors import Ec2Error
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.cluster.autoscaler import Autoscaler
 from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline
-from vpccni.cluster.efficiency import IdleAddresses, IpWaits, quantile
+from vpccni.cluster.efficiency import Durations, IdleAddresses, IpWaits
 from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod
+from vpccni.cluster.progress import RunProgress, StopRequest
 from vpccni.cluster.scenario import (
     Action,
     DaemonSetSpec,
@@ -62,6 +66,24 @@ MUTATING_ACTIONS = (
 )
 
 
+PROGRESS_EVERY = 4096  # events between two progress reports (and stop checks)
+
+
+@contextmanager
+def _collections_deferred() -> Iterator[None]:
+    """Fewer cyclic garbage collections during a run: its objects are long-lived, and young ones mostly die
+    by reference counting. Every full collection would rescan the whole cluster; the setup's objects are
+    frozen out of them, and the young generation is collected ten times less often."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(threshold[0] * 10, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 # Where a run's CloudTrail log goes: kept in memory (`cloud.trail.events()`), not kept (only the counts the
 # summary needs), or streamed to an open text file as JSON lines.
 TrailTarget = Literal["memory", "none"] | TextIO
@@ -73,12 +95,15 @@ class ClusterSimulation:
         scenario: Scenario,
         seed: int | None = None,
         skip_idle: bool = True,
-        progress: Callable[[float], None] | None = None,
+        progress: Callable[[RunProgress], None] | None = None,
         trail: TrailTarget = "memory",
+        stop: StopRequest | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.progress = progress
+        self.stop = stop
+        self.stopped_early = False
         self.world = Timeline()
         self.acting = ActingClock(self.world)
         self.rng = random.Random(self.seed)
@@ -103,13 +128,15 @@ class ClusterSimulation:
         self.stepper = NodeStepper(self.events, self.world, self.acting, self._note_idle, self._note_subnets, skip_idle)
         self.autoscaler = Autoscaler(self, scenario.autoscaler, random.Random(self.seed + 2))
         self.scheduler_queued = False
-        self.start_times: list[float] = []
+        self.start_times = Durations()  # creation → Running, workload pods
         self.samples: list[dict[str, Any]] = []
+        self.sample_ticks = 0
+        self.sample_stride = 1  # doubled each time the samples are thinned to max_series_points
         self.subnet_free_min: dict[str, int] = {}
         self.asg_calls: Counter[str] = Counter()
         self.asg_errors: Counter[str] = Counter()
         self.nodes_max = 0
-        self.idle = IdleAddresses()
+        self.idle = IdleAddresses(max_points=scenario.max_series_points)
         self.ip_waits = IpWaits()
         self.pods_created = 0  # not counting DaemonSet pods
         self.pods_deleted = 0
@@ -504,7 +531,7 @@ class ClusterSimulation:
         pod.phase = Phase.RUNNING
         pod.started = self.world.now()
         if not pod.daemonset:
-            self.start_times.append(pod.started - pod.created)
+            self.start_times.record(pod.started - pod.created)
         if pod.measured_for_ip_wait and pod.bound_at is not None:
             self.ip_waits.record(pod.started - pod.bound_at)
         if pod.lifetime is not None:
@@ -601,9 +628,12 @@ class ClusterSimulation:
                 self.subnet_free_min[name] = free
 
     def _sample_tick(self) -> None:
-        self.samples.append(self.snapshot())
-        if self.progress:
-            self.progress(self.world.now())
+        if self.sample_ticks % self.sample_stride == 0:
+            self.samples.append(self.snapshot())
+            if len(self.samples) > self.scenario.max_series_points:
+                self.samples = self.samples[::2]  # every other sample: twice the interval from here on
+                self.sample_stride *= 2
+        self.sample_ticks += 1
         next_at = self.world.now() + self.scenario.sample_interval
         if next_at <= self.scenario.duration:
             self.events.at(next_at, self._sample_tick)
@@ -624,18 +654,43 @@ class ClusterSimulation:
 
     # --- running ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Run to the scenario's end (or a stop request) and summarise.
+
+        Progress is reported, and a stop request honoured, every PROGRESS_EVERY events: between two
+        events, so a stopped run's state and summary are consistent, just shorter.
+        """
         end = self.scenario.duration
-        while True:
-            when = self.events.peek_time()
-            if when is None or when > end:
-                break
-            popped = self.events.pop()
-            assert popped is not None
-            self.world.advance_to(popped[0])
-            popped[1]()
-        self.world.advance_to(end)
+        events, world = self.events, self.world
+        started = time.perf_counter()
+        countdown = PROGRESS_EVERY
+        with _collections_deferred():
+            while True:
+                popped = events.pop_until(end)
+                if popped is None:
+                    break
+                world.advance_to(popped[0])
+                popped[1]()
+                countdown -= 1
+                if countdown == 0:
+                    countdown = PROGRESS_EVERY
+                    self._report_progress(started)
+                    if self.stop is not None and self.stop.requested:
+                        self.stopped_early = True
+                        break
+        if not self.stopped_early:
+            world.advance_to(end)
+        self._report_progress(started)
         self.cloud.trail.close_stream()
-        return self.summary()
+        summary = self.summary()
+        if self.stopped_early:
+            summary["stopped_early"] = True
+        return summary
+
+    def _report_progress(self, started: float) -> None:
+        if self.progress is not None:
+            wall = time.perf_counter() - started
+            run = self.scenario
+            self.progress(RunProgress(run.name, self.world.now(), run.duration, self.events.processed, wall))
 
     def _ec2_calls(self) -> Counter[str]:
         calls: Counter[str] = Counter(self.asg_calls)
@@ -690,7 +745,7 @@ class ClusterSimulation:
         secondary = sum(
             1 for n in ready if n.ipam for e in n.ipam.ds.enis.values() for c in e.cidrs.values() if not c.is_prefix
         )
-        starts = sorted(self.start_times)
+        starts = self.start_times
         autoscaler = self.autoscaler.log
         return {
             "name": self.scenario.name,
@@ -713,31 +768,12 @@ class ClusterSimulation:
                 "errors": autoscaler.errors,
             },
             "pod_start_seconds": {
-                "p50": round(_quantile(starts, 0.5), 3),
-                "p99": round(_quantile(starts, 0.99), 3),
-                "max": round(starts[-1], 3) if starts else 0.0,
+                "p50": starts.quantile(0.5),
+                "p99": starts.quantile(0.99),
+                "max": starts.maximum(),
             },
             **self.efficiency(),
             "virtual_seconds": self.world.now(),
             "events": self.events.processed,
             "node_steps": self.node_steps,
         }
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return quantile(values, q)
-
-
-def run_scenario(
-    scenario: Scenario, seed: int | None = None, progress: Callable[[str, float], None] | None = None
-) -> list[tuple[ClusterSimulation, dict[str, Any]]]:
-    """Every run of a scenario: (simulation, summary) each."""
-    out = []
-    for run in scenario.run_specs():
-        variant = scenario.for_run(run)
-        report: Callable[[float], None] | None = None
-        if progress is not None:
-            report = (lambda name: lambda t: progress(name, t))(run.name)
-        sim = ClusterSimulation(variant, seed=seed, progress=report)
-        out.append((sim, sim.run()))
-    return out

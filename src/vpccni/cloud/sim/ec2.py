@@ -597,7 +597,7 @@ class SimEc2:
     ) -> NetworkInterface:
         cloud = self.cloud
 
-        def body() -> tuple[NetworkInterface, dict[str, Any]]:
+        def body() -> tuple[NetworkInterface, dict[str, Any] | None]:
             _count_or_list(secondary_ip_count, (), ipv4_prefix_count)
             subnet = self._subnet(subnet_id)
             if secondary_ip_count < 0 or ipv4_prefix_count < 0:
@@ -619,7 +619,8 @@ class SimEc2:
             eni = self._new_eni(subnet, addresses[0], description, sorted(groups), dict(tags or {}))
             eni.secondaries = {o: now for o in addresses[1:]}
             eni.prefixes = {b: now for b in blocks}
-            return self._eni_record(eni), self._eni_response(eni)
+            response = self._eni_response(eni) if cloud.trail.wants(read_only=False) else None  # only the log reads it
+            return self._eni_record(eni), response
 
         request: dict[str, Any] = {
             "subnetId": subnet_id,
