@@ -901,6 +901,15 @@ class NodeIpam:
             and all(a in ds_ips for a in meta_ips)
             and set(entry.ipv4_prefixes) == ds_prefixes
         )
+        cooling = self.reconcile_cooldown
+        if similar and (
+            not cooling or (cooling.keys().isdisjoint(meta_ips) and cooling.keys().isdisjoint(ds_prefixes))
+        ):
+            # metadata agrees and none of it is cooling: nothing to add or delete (the loops below would only count)
+            listed = len(meta_ips) + len(ds_prefixes)
+            if listed:
+                self.metrics.inc("awscni_reconcile_count", listed, fn="eniDataStorePoolReconcileAdd")
+            return
         ips, prefixes, from_metadata = meta_ips, list(entry.ipv4_prefixes), True
         if not similar:
             try:
