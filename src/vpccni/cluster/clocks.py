@@ -41,6 +41,10 @@ class ActingClock:
         self.world = world
         self.current: Clock = world
 
+    @property
+    def epoch(self) -> float:
+        return self.world.epoch
+
     def now(self) -> float:
         return self.current.now()
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from vpccni import catalog
 from vpccni.cloud.api import Ec2Api
-from vpccni.cloud.clock import VIRTUAL_EPOCH, Clock, utc_iso
+from vpccni.cloud.clock import Clock, utc_iso
 from vpccni.cloud.errors import (
     AddressLimitError,
     Ec2Error,
@@ -226,7 +226,7 @@ class NodeIpam:
             tags["eks:eni:owner"] = "amazon-vpc-cni"
         tags.update(self.cfg.additional_eni_tags)
         if created:
-            tags[TAG_CREATED] = utc_iso(self.clock.now())
+            tags[TAG_CREATED] = utc_iso(self.clock.now(), self.clock.epoch)
         return tags
 
     def _tag_if_needed(self, eni_id: str, current: dict[str, str]) -> None:
@@ -906,9 +906,9 @@ class NodeIpam:
             not cooling or (cooling.keys().isdisjoint(meta_ips) and cooling.keys().isdisjoint(ds_prefixes))
         ):
             # metadata agrees and none of it is cooling: nothing to add or delete (the loops below would only count)
-            listed = len(meta_ips) + len(ds_prefixes)
-            if listed:
-                self.metrics.inc("awscni_reconcile_count", listed, fn="eniDataStorePoolReconcileAdd")
+            agreeing = len(meta_ips) + len(ds_prefixes)
+            if agreeing:
+                self.metrics.inc("awscni_reconcile_count", agreeing, fn="eniDataStorePoolReconcileAdd")
             return
         ips, prefixes, from_metadata = meta_ips, list(entry.ipv4_prefixes), True
         if not similar:
@@ -991,17 +991,17 @@ class NodeIpam:
         except Ec2Error:
             return 0
         deleted = 0
-        now = self.clock.now()
+        now, epoch = self.clock.now(), self.clock.epoch
         for eni in found:
             if not eni.description.startswith(DESCRIPTION_PREFIX):
                 continue
             created = eni.tags.get(TAG_CREATED)
             if created is None:
-                self._ec2("CreateTags", self.ec2.create_tags, [eni.eni_id], {TAG_CREATED: utc_iso(now)})
+                self._ec2("CreateTags", self.ec2.create_tags, [eni.eni_id], {TAG_CREATED: utc_iso(now, epoch)})
                 continue
-            age = _age_seconds(created, now)
+            age = _age_seconds(created, now + epoch)
             if age is None:  # Q11: an unparsable createdAt is re-tagged, and the ENI still deleted
-                self._ec2("CreateTags", self.ec2.create_tags, [eni.eni_id], {TAG_CREATED: utc_iso(now)})
+                self._ec2("CreateTags", self.ec2.create_tags, [eni.eni_id], {TAG_CREATED: utc_iso(now, epoch)})
             elif age < LEAKED_ENI_AGE:
                 continue
             try:
@@ -1027,10 +1027,10 @@ class NodeIpam:
             self.reconcile()
 
 
-def _age_seconds(created: str, now: float) -> float | None:
+def _age_seconds(created: str, wall: float) -> float | None:
+    """Seconds from a createdAt tag to `wall` (Unix time); None when the tag is not a time."""
     try:
         stamp = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-    wall = now + VIRTUAL_EPOCH if now < 1e9 else now
     return wall - stamp

@@ -118,7 +118,9 @@ class SimCloud:
         self.throttler = Throttler(
             enabled=self.config.throttling, scale=self.config.throttle_scale, overrides=self.config.throttle_overrides
         )
-        self.trail = CloudTrail(self.config.account_id, self.config.region, self.config.record_read_only)
+        self.trail = CloudTrail(
+            self.config.account_id, self.config.region, self.config.record_read_only, epoch=clock.epoch
+        )
         self.vpcs: dict[str, VpcState] = {}
         self.subnets: dict[str, SubnetState] = {}
         self.enis: dict[str, EniState] = {}

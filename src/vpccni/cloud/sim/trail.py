@@ -41,8 +41,9 @@ class CloudTrail:
 
     STREAM_BATCH = 2048  # buffered events that trigger a flush while streaming
 
-    def __init__(self, account_id: str, region: str, record_read_only: bool = True) -> None:
+    def __init__(self, account_id: str, region: str, record_read_only: bool = True, *, epoch: float) -> None:
         self.account_id = account_id
+        self.epoch = epoch  # of the clock that times the calls
         self.region = region
         self.record_read_only = record_read_only
         self._events: list[dict[str, Any]] = []
@@ -128,7 +129,7 @@ class CloudTrail:
                 "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{role}/{session}",
                 "accountId": self.account_id,
             },
-            "eventTime": utc_iso(when),
+            "eventTime": utc_iso(when, self.epoch),
             "eventSource": "ec2.amazonaws.com",
             "eventName": action,
             "awsRegion": self.region,
