@@ -137,6 +137,7 @@ def test_datastore_cached_counts_equal_a_fresh_count(ops: list[tuple[str, int]])
                 ds.prefix_mode = not ds.prefix_mode
         except DatastoreError:
             pass
+        assert all(e.assigned == sum(c.assigned for c in e.cidrs.values()) for e in ds.enis.values())
         cached = ds.stats(now)
         _, total, assigned, total_prefixes, free_prefixes = ds._count()
         assert (cached.total, cached.assigned, cached.total_prefixes, cached.free_prefixes) == (

@@ -109,14 +109,11 @@ class Eni:
     is_trunk: bool = False
     is_efa: bool = False
     cidrs: dict[str, Cidr] = field(default_factory=dict)
+    assigned: int = 0  # Σ of its CIDRs' assigned, kept by the Datastore (the pool cycle reads it for every ENI)
 
     @property
     def route_table_id(self) -> int:
         return 254 if self.device_number == 0 else self.device_number + 1
-
-    @property
-    def assigned(self) -> int:
-        return sum(c.assigned for c in self.cidrs.values())
 
     def mode_cidrs(self, prefix_mode: bool) -> Iterator[Cidr]:
         return (c for c in self.cidrs.values() if c.is_prefix == prefix_mode)
@@ -214,7 +211,7 @@ class Datastore:
         if entry.assigned:
             if not force:
                 raise DatastoreError("datastore: IP is used and can not be deleted")
-            self._unassign_all(entry)
+            self._unassign_all(eni, entry)
             self.checkpoint.save(self)
         del eni.cidrs[entry.cidr]
         self.total -= entry.size
@@ -231,7 +228,7 @@ class Datastore:
                 raise DatastoreError("datastore: ENI is used and can not be deleted")
             self.force_removed_enis += 1
             for cidr in eni.cidrs.values():
-                self._unassign_all(cidr)
+                self._unassign_all(eni, cidr)
                 self.total -= cidr.size  # quirk Q8: subtracted here and again below
             self.checkpoint.save(self)
         for cidr in eni.cidrs.values():
@@ -241,7 +238,8 @@ class Datastore:
         del self.enis[eni_id]
         self._ordered = None
 
-    def _unassign_all(self, cidr: Cidr) -> None:
+    def _unassign_all(self, eni: Eni, cidr: Cidr) -> None:
+        eni.assigned -= cidr.assigned
         for entry in cidr.entries.values():
             if entry.key is not None:
                 del self._by_key[entry.key]
@@ -276,6 +274,19 @@ class Datastore:
                 total += cidr.size
                 assigned += cidr.assigned
         return self.prefix_mode, total, assigned, total_prefixes, free_prefixes
+
+    def _assigned_changed(self, eni: Eni, cidr: Cidr, delta: int) -> None:
+        """Keep the ENI's count and the cached pool counts in step with one address (un)assigned in `cidr`."""
+        eni.assigned += delta
+        counted = self._counted
+        if counted is None:
+            return
+        mode, total, assigned, total_prefixes, free_prefixes = counted
+        if not eni.excluded and cidr.is_prefix == mode:
+            assigned += delta
+        if cidr.is_prefix and cidr.assigned == (1 if delta > 0 else 0):  # the prefix went from free to used or back
+            free_prefixes -= delta
+        self._counted = (mode, total, assigned, total_prefixes, free_prefixes)
 
     def _cooling(self, now: float) -> list[tuple[float, Eni, Cidr, AddressEntry]]:
         """Addresses released less than the cooldown period ago, still free and still in the datastore."""
@@ -315,7 +326,7 @@ class Datastore:
                 entry.key, entry.metadata, entry.assigned_time = key, metadata, now
                 cidr.assigned += 1
                 self.assigned += 1
-                self._counted = None
+                self._assigned_changed(eni, cidr, 1)
                 self._by_key[key] = (eni, cidr, offset)
                 try:
                     self.checkpoint.save(self)
@@ -341,7 +352,7 @@ class Datastore:
         entry.metadata = None
         cidr.assigned -= 1
         self.assigned -= 1
-        self._counted = None
+        self._assigned_changed(eni, cidr, -1)
 
     def lookup(self, key: IpamKey) -> tuple[Eni, Cidr, AddressEntry] | None:
         held = self._by_key.get(key) or self._by_key.get(IpamKey(MIGRATED_NETWORK, key.container_id, MIGRATED_IFNAME))
@@ -366,7 +377,7 @@ class Datastore:
             entry.key, entry.metadata = held_key, metadata
             cidr.assigned += 1
             self.assigned += 1
-            self._counted = None
+            self._assigned_changed(eni, cidr, 1)
             self._by_key[held_key] = (eni, cidr, offset)
             raise
         entry.unassigned_time = now
@@ -388,7 +399,7 @@ class Datastore:
                     entry.key, entry.metadata, entry.assigned_time = key, metadata, assigned_time
                     cidr.assigned += 1
                     self.assigned += 1
-                    self._counted = None
+                    self._assigned_changed(eni, cidr, 1)
                     self._by_key[key] = (eni, cidr, offset)
                     return True
         return False
