@@ -19,15 +19,13 @@ EXHAUSTION_ERRORS = ("InsufficientFreeAddressesInSubnet", "InsufficientCidrBlock
 
 
 class _Sampler:
-    """Called at every sample tick (the simulator's progress hook): the busiest pods-per-node per group."""
+    """Called at every sample tick (the simulator's `on_sample` hook): the busiest pods-per-node per group."""
 
     def __init__(self) -> None:
-        self.sim: ClusterSimulation | None = None
         self.pods_per_node: dict[str, int] = {}
 
-    def __call__(self, _t: float) -> None:
-        assert self.sim is not None
-        for name, group in self.sim.groups.items():
+    def __call__(self, sim: ClusterSimulation) -> None:
+        for name, group in sim.groups.items():
             ready = [n for n in group.nodes if n.ready]
             if not ready:
                 continue
@@ -40,8 +38,7 @@ def simulate(document: dict[str, Any], seed: int) -> dict[str, Any]:
     """Run one scenario variant; raises ScenarioError when the simulator rejects it."""
     scenario = Scenario.model_validate(document)
     sampler = _Sampler()
-    sim = ClusterSimulation(scenario, seed=seed, progress=sampler)
-    sampler.sim = sim
+    sim = ClusterSimulation(scenario, seed=seed, on_sample=sampler)
     summary = sim.run()
     names = list(sim.subnet_ids)
     record = {

@@ -1,4 +1,8 @@
-"""The `vpccni` command: one sub-command per user task."""
+"""The `vpccni` command: one sub-command per user task.
+
+Every command module is imported here, once: importing it registers its commands on `app`. A new command
+module is added to this import line (not to app.py, which the command modules themselves import).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,18 @@ from collections.abc import Sequence
 
 import typer
 
+from vpccni.cli import (  # noqa: F401  (imported for their commands)
+    advise_cmds,
+    catalog_cmds,
+    cloud_cmds,
+    cni_cmds,
+    daemon_cmds,
+    metrics_cmds,
+    nodesim_cmds,
+    rpc_cmds,
+    simulate_cmds,
+    trail_cmds,
+)
 from vpccni.cli.app import app
 
 

@@ -1,4 +1,8 @@
-"""The typer application; each command module registers itself on it."""
+"""The typer application; each command module registers itself on it.
+
+The command modules import this one, so it imports none of them: `vpccni.cli` (the package) does, in one
+place, which keeps the CLI free of import cycles.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,4 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-)
-
-# Command modules register their commands on `app` when imported.
-from vpccni.cli import (  # noqa: E402,F401
-    advise_cmds,
-    catalog_cmds,
-    cloud_cmds,
-    cni_cmds,
-    daemon_cmds,
-    metrics_cmds,
-    nodesim_cmds,
-    rpc_cmds,
-    simulate_cmds,
-    trail_cmds,
 )

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from vpccni.cli.app import app
-from vpccni.cli.nodesim_cmds import parse_env
+from vpccni.cli.env_settings import parse_env
 from vpccni.cli.output import fail
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
@@ -10,20 +9,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from vpccni.cli.app import app
+from vpccni.cli.env_settings import parse_env
 from vpccni.cli.output import console, err_console, fail, print_json, writable_file, write_or_fail
 from vpccni.nodesim import NodeSimError, NodeSimSpec, NodeSimulation
-
-_ENV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
-
-
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        match = _ENV.fullmatch(pair)
-        if not match:
-            fail(f"--env {pair!r}: expected NAME=VALUE, e.g. --env WARM_IP_TARGET=5")
-        env[match.group(1)] = match.group(2)
-    return env
 
 
 @app.command("node-sim")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,8 +16,9 @@ from rich.table import Table
 from vpccni.cli.app import app
 from vpccni.cli.output import console, err_console, fail, print_json, writable_file, write_or_fail
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the simulator is imported when the command runs, not when the CLI starts
     from vpccni.cluster import ClusterSimulation
+    from vpccni.cluster.progress import StopRequest
 
 DETAILS = ("nodes", "series")
 
@@ -53,8 +57,9 @@ def simulate_cmd(
     """Simulate a whole cluster: node groups, scheduler, cluster autoscaler and one ipamd engine per node,
     over one simulated VPC, then print what happened (pods, nodes, addresses, EC2 calls and errors) and how
     efficiently addresses were used (idle addresses over time, pod IP waits, mutating EC2 calls)."""
-    from vpccni.cluster import ClusterSimulation, ScenarioError, load_scenario
+    from vpccni.cluster import ClusterSimulation, ScenarioError, load_scenario, run_scenario
     from vpccni.cluster.expect import check, unknown_keys
+    from vpccni.cluster.progress import RunProgress, StopRequest
     from vpccni.cluster.schema_doc import scenario_schema
 
     if schema:
@@ -77,35 +82,51 @@ def simulate_cmd(
         runs = [run for run in runs if run.name == only]
         if not runs:
             fail(f"--run {only!r}: {scenario_file} has the runs " + ", ".join(r.name for r in scenario.run_specs()))
-    sims: list[ClusterSimulation] = []
     for run in runs:
-        try:
-            sim = ClusterSimulation(scenario.for_run(run), seed=seed, full_trail=trail_path is not None)
+        if not run.expect:
+            continue
+        try:  # the summary's shape, from a simulation that has not run: a misspelt key is caught up front
+            shape = ClusterSimulation(scenario.for_run(run), seed=seed, trail="none").summary()
         except ScenarioError as exc:
             fail(f"{scenario_file}: {exc}")
-        wrong = unknown_keys(run.expect, sim.summary())
+        wrong = unknown_keys(run.expect, shape)
         if wrong:
             fail(f"{scenario_file}: run {run.name!r} expects unknown summary keys: {', '.join(wrong)}")
-        sims.append(sim)
-    results: list[tuple[ClusterSimulation, dict[str, Any]]] = []
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[t]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as progress:
-        for run, sim in zip(runs, sims, strict=True):
-            end = sim.scenario.duration
-            task = progress.add_task(run.name, total=end, t="")
+    stop = StopRequest()
+    with (
+        Progress(*columns, console=err_console, transient=True, disable=as_json) as progress,
+        _trail_files(trail_path, [run.name for run in runs]) as trail_files,
+        _ctrl_c_stops(stop),
+    ):
+        tasks: dict[str, Any] = {}
 
-            def advance(t: float, task: Any = task, end: float = end) -> None:
-                progress.update(task, completed=t, t=f"{t / 60:.0f}/{end / 60:.0f} virtual min")
+        def advance(p: RunProgress) -> None:
+            if p.run not in tasks:
+                tasks[p.run] = progress.add_task(p.run, total=p.duration, t="")
+            shown = (
+                f"{p.virtual_seconds / 60:.0f}/{p.duration / 60:.0f} virtual min, {p.events_per_second:,.0f} events/s"
+            )
+            progress.update(tasks[p.run], completed=p.virtual_seconds, t=shown)
 
-            sim.progress = advance
-            summary = sim.run()
-            summary["expected"] = bool(run.expect) and seed is None
-            summary["expectations_unmet"] = check(summary, run.expect) if summary["expected"] else []
-            for warning in summary["warnings"]:
-                err_console.print(f"[yellow]warning:[/] {run.name}: {warning}", highlight=False)
-            results.append((sim, summary))
-    if trail_path is not None:
-        _write_trails(trail_path, results)
+        try:
+            results = run_scenario(
+                scenario,
+                seed,
+                runs=runs,
+                progress=advance,
+                stop=stop,
+                trail="memory" if trail_files is None else "none",
+                trail_of=None if trail_files is None else (lambda run: trail_files[run.name]),
+            )
+        except ScenarioError as exc:
+            fail(f"{scenario_file}: {exc}")
+    for run, (_, summary) in zip(runs, results, strict=False):
+        done = not summary.get("stopped_early")
+        summary["expected"] = bool(run.expect) and seed is None
+        summary["expectations_unmet"] = check(summary, run.expect) if summary["expected"] and done else []
+        for warning in summary["warnings"]:
+            err_console.print(f"[yellow]warning:[/] {run.name}: {warning}", highlight=False)
     if report_path is not None:
         from vpccni.report import render_html
 
@@ -119,15 +140,29 @@ def simulate_cmd(
         _print(summaries)
         if report_path is not None:
             console.print(f"report: {report_path}")
+    if stop.requested:
+        err_console.print("interrupted: the summary above is of the simulated time before Ctrl-C", highlight=False)
+        raise typer.Exit(130)
     if any(s["expectations_unmet"] for s in summaries):
         raise typer.Exit(1)
 
 
-def _write_trails(path: Path, results: list[tuple[ClusterSimulation, dict[str, Any]]]) -> None:
-    """One CloudTrail JSON-lines file per run: PATH itself for one run, PATH-RUN.jsonl for several."""
-    for sim, summary in results:
-        target = path if len(results) == 1 else path.with_name(f"{path.stem}-{summary['name']}{path.suffix}")
-        write_or_fail(target, "--trail", sim.cloud.trail.write_jsonl)
+@contextmanager
+def _trail_files(path: Path | None, runs: list[str]) -> Iterator[dict[str, TextIO] | None]:
+    """A CloudTrail JSON-lines file per run, open for the run to stream its log into: PATH itself for one
+    run, PATH-RUN.jsonl for several (nothing when not asked for)."""
+    if path is None:
+        yield None
+        return
+    targets = {run: path if len(runs) == 1 else path.with_name(f"{path.stem}-{run}{path.suffix}") for run in runs}
+    with ExitStack() as stack:
+        files: dict[str, TextIO] = {}
+        for run, target in targets.items():
+            try:
+                files[run] = stack.enter_context(target.open("w", encoding="utf-8"))
+            except OSError as exc:
+                fail(f"--trail {target}: {exc.strerror or exc}", code=1)
+        yield files
 
 
 def _with_details(sim: ClusterSimulation, summary: dict[str, Any], details: list[str]) -> dict[str, Any]:
@@ -137,6 +172,26 @@ def _with_details(sim: ClusterSimulation, summary: dict[str, Any], details: list
     if "series" in details:
         out["series"] = json.loads(json.dumps(sim.samples))
     return out
+
+
+@contextmanager
+def _ctrl_c_stops(stop: StopRequest) -> Iterator[None]:
+    """The first Ctrl-C ends the run in progress between two events (its summary so far is printed);
+    a second one interrupts at once."""
+
+    def first(signum: int, frame: object) -> None:
+        stop.request()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    try:
+        previous = signal.signal(signal.SIGINT, first)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): Ctrl-C is not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print(summaries: list[dict[str, Any]]) -> None:
@@ -187,4 +242,6 @@ def _starts(s: dict[str, Any]) -> str:
 def _expected(s: dict[str, Any]) -> str:
     if not s["expected"]:
         return "-"
+    if s.get("stopped_early"):
+        return "not checked: stopped early"
     return "not met: " + "; ".join(s["expectations_unmet"]) if s["expectations_unmet"] else "met"

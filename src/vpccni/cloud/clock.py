@@ -10,8 +10,18 @@ import threading
 import time
 from typing import Protocol
 
+# Virtual clocks start at 0; anything shown to people (trail, tags) dates them from this instant,
+# 2026-01-01T00:00:00Z. Real clocks already read Unix time.
+VIRTUAL_EPOCH = 1767225600.0
+
 
 class Clock(Protocol):
+    @property
+    def epoch(self) -> float:
+        """The Unix time of reading 0, which turns a reading into a date: the clock's kind decides, not the
+        reading's size (0 for a real clock, VIRTUAL_EPOCH for a virtual one)."""
+        ...
+
     def now(self) -> float:
         """Seconds since an arbitrary epoch (virtual clocks start at 0 unless told otherwise)."""
         ...
@@ -23,6 +33,8 @@ class Clock(Protocol):
 
 class VirtualClock:
     """A clock that only moves when told to; `sleep` advances it at once."""
+
+    epoch = VIRTUAL_EPOCH
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
@@ -45,6 +57,8 @@ class VirtualClock:
 class RealClock:
     """The wall clock (monotonic for intervals, offset to Unix time so trails show real dates)."""
 
+    epoch = 0.0  # it reads Unix time already
+
     def __init__(self) -> None:
         self._offset = time.time() - time.monotonic()
 
@@ -56,15 +70,8 @@ class RealClock:
             time.sleep(seconds)
 
 
-# Virtual clocks start at 0; anything shown to people (trail, tags) dates them from this instant,
-# 2026-01-01T00:00:00Z. Real clocks already read Unix time.
-VIRTUAL_EPOCH = 1767225600.0
-
-
-def utc_iso(seconds: float) -> str:
-    """RFC 3339 UTC time of a clock reading, e.g. "2026-01-01T00:00:05Z"."""
+def utc_iso(seconds: float, epoch: float) -> str:
+    """RFC 3339 UTC time of a reading of a clock whose `epoch` is given, e.g. "2026-01-01T00:00:05Z"."""
     from datetime import UTC, datetime
 
-    if seconds < 1e9:
-        seconds += VIRTUAL_EPOCH
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds + epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,25 +10,32 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vpccni.cluster.backoff import NodeGroupBackoff
-from vpccni.cluster.model import Node, Phase, Pod
+from vpccni.cluster.model import Capacity, DaemonSetPods, Group, Launched, Node, Phase, Pod
 from vpccni.cluster.scenario import AutoscalerSpec
 
-if TYPE_CHECKING:
-    from vpccni.cluster.simulation import ClusterSimulation, Group
 
+class AutoscaledCluster(Protocol):
+    """What the autoscaler sees of the cluster and may do to it (the simulation provides it)."""
 
-@dataclass
-class Template:
-    cpu: float
-    memory: float
-    pods: int
-    daemon_pods: int
-    daemon_cpu: float
-    daemon_memory: float
-    address_limit: int | None
+    groups: dict[str, Group]
+    daemonset_specs: list[DaemonSetPods]
+
+    def now(self) -> float: ...
+
+    def all_nodes(self) -> list[Node]: ...
+
+    def pending_pods(self) -> list[Pod]: ...
+
+    def scale_group(self, group: Group, desired: int) -> Launched: ...
+
+    def remove_node(self, node: Node) -> None: ...
+
+    def address_limit_for(self, group: Group) -> int: ...
+
+    def group_subnets_can_supply(self, group: Group) -> bool: ...
 
 
 @dataclass
@@ -47,7 +54,7 @@ class AutoscalerLog:
 
 
 class Autoscaler:
-    def __init__(self, sim: ClusterSimulation, spec: AutoscalerSpec, rng: random.Random) -> None:
+    def __init__(self, sim: AutoscaledCluster, spec: AutoscalerSpec, rng: random.Random) -> None:
         self.sim = sim
         self.spec = spec
         self.rng = rng
@@ -65,11 +72,16 @@ class Autoscaler:
         self.given_up: set[str] = set()  # nodes already counted as failed provisioning
 
     def note(self, kind: str, **details: object) -> None:
-        self.log.events.append({"t": round(self.sim.world.now(), 3), "event": kind, **details})
+        self.log.events.append({"t": round(self.sim.now(), 3), "event": kind, **details})
+
+    def cloud_outage(self, until: float) -> None:
+        """The cloud provider API is unreachable until `until` (a timed action of the scenario)."""
+        self.outage_until = until
+        self.note("outage", until=until)
 
     # --- the loop (§2.1) -------------------------------------------------------------------------
     def iterate(self) -> None:
-        now = self.sim.world.now()
+        now = self.sim.now()
         if now < self.outage_until and (self.last_refresh is None or now - self.last_refresh >= self.spec.cache_ttl):
             self.log.errors += 1
             self.note("error", message="failed to refresh node groups: cloud provider API unreachable")
@@ -110,60 +122,46 @@ class Autoscaler:
     def _candidates(self) -> list[Pod]:
         return [p for p in self.sim.pending_pods() if p.phase is Phase.UNSCHEDULABLE]
 
-    def template(self, group: Group) -> Template:
+    def template(self, group: Group) -> Capacity:
+        """An empty node of the group with its DaemonSet pods: a Ready node's figures, else the catalog's."""
         sim = self.sim
         existing = next((n for n in group.nodes if n.ready), None)
         daemons = sim.daemonset_specs
-        ds_cpu = sum(d.cpu for d in daemons)
-        ds_memory = sum(d.memory for d in daemons)
         address_limit = sim.address_limit_for(group) if self.spec.ip_aware else None
         if existing is not None:
-            return Template(
-                existing.cpu, existing.memory, existing.max_pods, len(daemons), ds_cpu, ds_memory, address_limit
-            )
-        limits = group.limits
-        return Template(
-            limits.vcpus or 2,
-            (limits.memory_mib or 4096) * 1024 * 1024,
-            self.spec.template_pods,
-            len(daemons),
-            ds_cpu,
-            ds_memory,
+            cpu, memory, pods = existing.cpu, existing.memory, existing.max_pods
+        else:
+            limits = group.limits
+            cpu, memory, pods = limits.vcpus or 2, (limits.memory_mib or 4096) * 1024 * 1024, self.spec.template_pods
+        return Capacity(
+            pods,
+            cpu,
+            memory,
             address_limit,
+            pods=len(daemons),
+            cpu_used=sum(d.cpu for d in daemons),
+            memory_used=sum(d.memory for d in daemons),
         )
 
     def _estimate(self, group: Group, pods: list[Pod], room: int) -> Option | None:
         t = self.template(group)
         order = sorted(pods, key=lambda p: -max(p.cpu / t.cpu, p.memory / t.memory))
-        bins: list[list[float]] = []  # [pods, cpu, memory, addresses]
+        bins: list[Capacity] = []
         placed: list[Pod] = []
         for pod in order:
-            target = None
-            for b in bins:
-                if self._fits_template(t, b, pod):
-                    target = b
-                    break
+            target = next((b for b in bins if b.fits(pod)), None)
             if target is None:
                 if len(bins) >= room:
                     continue
-                target = [float(t.daemon_pods), t.daemon_cpu, t.daemon_memory, 0.0]
-                if not self._fits_template(t, target, pod):
+                target = t.copy()
+                if not target.fits(pod):
                     continue
                 bins.append(target)
-            target[0] += 1
-            target[1] += pod.cpu
-            target[2] += pod.memory
-            target[3] += 0 if pod.host_network else 1
+            target.add(pod)
             placed.append(pod)
         if not placed:
             return None
         return Option(group, len(bins), placed)
-
-    @staticmethod
-    def _fits_template(t: Template, b: list[float], pod: Pod) -> bool:
-        if b[0] + 1 > t.pods or b[1] + pod.cpu > t.cpu + 1e-9 or b[2] + pod.memory > t.memory + 1e-9:
-            return False
-        return t.address_limit is None or pod.host_network or b[3] + 1 <= t.address_limit
 
     def _absorbed_by_upcoming(self, pods: list[Pod]) -> list[Pod]:
         """Pods that nodes already requested (launched, not yet Ready) will take: upcoming capacity (§2.1)."""
@@ -173,17 +171,14 @@ class Autoscaler:
             if not upcoming or not left:
                 continue
             t = self.template(group)
-            bins = [[float(t.daemon_pods), t.daemon_cpu, t.daemon_memory, 0.0] for _ in upcoming]
+            bins = [t.copy() for _ in upcoming]
             still = []
             for pod in left:
-                target = next((b for b in bins if self._fits_template(t, b, pod)), None)
+                target = next((b for b in bins if b.fits(pod)), None)
                 if target is None:
                     still.append(pod)
                     continue
-                target[0] += 1
-                target[1] += pod.cpu
-                target[2] += pod.memory
-                target[3] += 0 if pod.host_network else 1
+                target.add(pod)
             left = still
         return left
 
@@ -308,33 +303,24 @@ class Autoscaler:
             self.note("scale-down", node=node.name, group=node.group, empty=node in empty)
 
     def _pods_fit_elsewhere(self, node: Node, ready: list[Node]) -> bool:
+        """Whether every pod a drain would move fits on the other Ready nodes, first fit in node order.
+
+        With ip_aware the other nodes' address budgets count too: a drain must not starve pods of addresses.
+        """
         movable = [p for p in node.pods.values() if not p.daemonset]
         if not movable:
             return True
-        extra: dict[str, list[float]] = {}
+        others: dict[str, Capacity] = {}
         for pod in movable:
-            placed = False
             for other in ready:
                 if other is node:
                     continue
-                e = extra.setdefault(other.name, [0.0, 0.0, 0.0])
-                if len(other.pods) + e[0] + 1 > other.max_pods:
-                    continue
-                limit = self.sim.address_limit_of(other)  # ip_aware: a drain must not starve pods of addresses
-                if limit is not None and not pod.host_network:
-                    using = sum(1 for p in other.pods.values() if not p.host_network)
-                    if using + e[0] + 1 > limit:
-                        continue
-                if (
-                    other.cpu_requested + e[1] + pod.cpu > other.cpu
-                    or other.memory_requested + e[2] + pod.memory > other.memory
-                ):
-                    continue
-                e[0] += 1
-                e[1] += pod.cpu
-                e[2] += pod.memory
-                placed = True
-                break
-            if not placed:
+                room = others.get(other.name)
+                if room is None:
+                    room = others[other.name] = other.capacity.copy()
+                if room.fits(pod):
+                    room.add(pod)
+                    break
+            else:
                 return False
         return True

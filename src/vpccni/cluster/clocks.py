@@ -14,16 +14,36 @@ from typing import Any
 from vpccni.cloud.clock import Clock, VirtualClock
 
 
-class LocalClock(VirtualClock):
+class Timeline(VirtualClock):
+    """A virtual clock for the single-threaded simulation: no lock taken on every read, sleep and jump."""
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._now += seconds
+
+    def advance_to(self, when: float) -> None:
+        """Jump forward to `when` (never backward)."""
+        if when > self._now:
+            self._now = when
+
+
+class LocalClock(Timeline):
     """A node's (or the autoscaler's) own timeline."""
 
 
 class ActingClock:
     """The cloud's clock: delegates to the timeline of whoever is calling right now."""
 
-    def __init__(self, world: VirtualClock) -> None:
+    def __init__(self, world: Timeline) -> None:
         self.world = world
         self.current: Clock = world
+
+    @property
+    def epoch(self) -> float:
+        return self.world.epoch
 
     def now(self) -> float:
         return self.current.now()
@@ -60,6 +80,15 @@ class EventQueue:
     def at(self, when: float, action: Callable[[], None]) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, action))
+
+    def pop_until(self, end: float) -> tuple[float, Callable[[], None]] | None:
+        """The next event if it is due at or before `end` (None otherwise, the event stays queued)."""
+        heap = self._heap
+        if not heap or heap[0][0] > end:
+            return None
+        when, _, action = heapq.heappop(heap)
+        self.processed += 1
+        return when, action
 
     def pop(self) -> tuple[float, Callable[[], None]] | None:
         if not self._heap:

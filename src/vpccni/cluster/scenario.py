@@ -342,6 +342,9 @@ class Scenario(Strict):
     seed: int = 1
     duration: float = Field(gt=0, description="virtual seconds to simulate")
     sample_interval: float = Field(30.0, gt=0, description="seconds between time-series samples")
+    max_series_points: int = Field(
+        2000, ge=8, description="points kept per time series; a longer run's series are thinned to fit"
+    )
     vpc_cidr: str = "10.0.0.0/16"
     subnets: list[SubnetSpec] = Field(min_length=1)
     node_groups: list[NodeGroupSpec] = Field(min_length=1)

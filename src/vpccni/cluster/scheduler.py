@@ -2,27 +2,27 @@
 
 Placement among feasible nodes, vpccni's choice approximating kube-scheduler's "least allocated": the
 node with the lowest mean of requested CPU and memory fractions, then fewer pods, then name. Nodes sit
-in a heap keyed that way (stale entries skipped lazily), so placing a pod costs about log(nodes).
+in a heap keyed that way (stale entries skipped lazily, and dropped when they outnumber the nodes), so
+placing a pod costs about log(nodes).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 
 from vpccni.cluster.model import Node, Pod
 
 
 def allocation_key(node: Node) -> tuple[float, int, str]:
-    share = (node.cpu_requested / node.cpu if node.cpu else 0.0) + node.memory_requested / node.memory
+    capacity = node.capacity
+    share = (capacity.cpu_used / capacity.cpu if capacity.cpu else 0.0) + capacity.memory_used / capacity.memory
     return (round(share / 2, 9), len(node.pods), node.name)
 
 
 class Scheduler:
-    def __init__(self, address_limit: Callable[[Node], int | None]) -> None:
+    def __init__(self) -> None:
         self._heap: list[tuple[tuple[float, int, str], int, Node]] = []
         self._version: dict[str, int] = {}
-        self.address_limit = address_limit
 
     def update(self, node: Node) -> None:
         """Call after anything that changes a node's allocation, readiness or taint."""
@@ -30,6 +30,13 @@ class Scheduler:
         self._version[node.name] = version
         if node.ready and not node.tainted:
             heapq.heappush(self._heap, (allocation_key(node), version, node))
+            if len(self._heap) > 2 * len(self._version) + 64:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop stale entries (placement reads only the newest one per node), so the heap stays ~ one per node."""
+        self._heap = [entry for entry in self._heap if self._version.get(entry[2].name) == entry[1]]
+        heapq.heapify(self._heap)
 
     def forget(self, node: Node) -> None:
         self._version[node.name] = self._version.get(node.name, 0) + 1
@@ -43,7 +50,7 @@ class Scheduler:
             if self._version.get(node.name) != version:
                 continue  # stale entry
             skipped.append((key, version, node))
-            if node.fits(pod, self.address_limit(node)):
+            if node.fits(pod):
                 chosen = node
                 break
         for entry in skipped:

@@ -1,35 +1,34 @@
 """The cluster simulation: one simulated VPC, node groups, pods, the autoscaler, on virtual time.
 
 Every node runs the real engine (`NodeIpam`) behind the real AddNetwork/DelNetwork semantics
-(`CniBackend`). Nodes keep the reference's 5 s pool loop, but a node whose last cycle changed nothing,
-whose datastore agrees with metadata and whose engine has no timer pending is left asleep until a pod
-event (or a timer) wakes it; `skip_idle=False` steps every node every cycle instead, and the two give
-the same results (a test proves it on a small scenario).
+(`CniBackend`), on the reference's 5 s pool loop (`stepping.py`: turns known to do nothing are not run;
+`skip_idle=False` runs them all, with the same results). This module wires the pieces together: node
+groups and instances, pods and their controllers, timed actions, sampling and the run's summary.
 """
 
 from __future__ import annotations
 
+import gc
 import ipaddress
-import math
 import random
+import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Literal, TextIO
 
 from vpccni import __version__, catalog
-from vpccni.cloud.clock import VirtualClock
 from vpccni.cloud.errors import Ec2Error
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.cluster.autoscaler import Autoscaler
-from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock
-from vpccni.cluster.efficiency import IdleAddresses, IpWaits, quantile
-from vpccni.cluster.model import CYCLE, HALF, Node, Phase, Pod
+from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline
+from vpccni.cluster.efficiency import Durations, IdleAddresses, IpWaits
+from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod
+from vpccni.cluster.progress import RunProgress, StopRequest
 from vpccni.cluster.scenario import (
     Action,
     DaemonSetSpec,
-    NodeGroupSpec,
     RolloutSpec,
     Scenario,
     ScenarioError,
@@ -37,6 +36,7 @@ from vpccni.cluster.scenario import (
     memory_bytes,
 )
 from vpccni.cluster.scheduler import Scheduler
+from vpccni.cluster.stepping import NodeStepper
 from vpccni.cluster.workloads import (
     JobBursts,
     PodTemplate,
@@ -45,7 +45,7 @@ from vpccni.cluster.workloads import (
     rolling_update_step,
 )
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
-from vpccni.ipam.checkpoint import LazyCheckpoint
+from vpccni.ipam.checkpoint import CheckpointStore, LazyCheckpoint
 from vpccni.ipam.config import IpamConfig, default_max_pods, effective_settings, pod_address_capacity
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
 from vpccni.metrics_helper.simulated import ClusterSeries
@@ -53,7 +53,6 @@ from vpccni.metrics_helper.simulated import ClusterSeries
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
 RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up to 50 %
 INIT_RETRY = 10.0
-RECONCILE_INTERVAL = 60.0
 NETWORK = "aws-cni"
 # ipamd's mutating EC2 actions (the prefix variants are the same actions with prefix parameters). In the
 # cluster simulation only ipamd calls them: the autoscaler calls Run/TerminateInstances, and control-plane
@@ -68,44 +67,27 @@ MUTATING_ACTIONS = (
 )
 
 
-class Launched(NamedTuple):
-    """What raising a group's size did: instances launched, and the last refusal (None: no refusal)."""
-
-    nodes: int
-    error: str | None
+PROGRESS_EVERY = 4096  # events between two progress reports (and stop checks)
 
 
-@dataclass
-class DaemonSetPods:
-    name: str
-    namespace: str
-    cpu: float
-    memory: float
-    host_network: bool
+@contextmanager
+def _collections_deferred() -> Iterator[None]:
+    """Fewer cyclic garbage collections during a run: its objects are long-lived, and young ones mostly die
+    by reference counting. Every full collection would rescan the whole cluster; the setup's objects are
+    frozen out of them, and the young generation is collected ten times less often."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(threshold[0] * 10, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
-@dataclass
-class Group:
-    spec: NodeGroupSpec
-    limits: catalog.InstanceLimits
-    config: IpamConfig
-    nodes: list[Node] = field(default_factory=list)
-    launched: int = 0
-
-
-@dataclass
-class Deployment:
-    name: str
-    namespace: str
-    cpu: float
-    memory: float
-    host_network: bool
-    replicas: int = 0
-    pods: list[Pod] = field(default_factory=list)
-    serial: int = 0
-    revision: int = 0
-    rollout: RolloutSpec | None = None  # the RollingUpdate in progress, if any
-    sync_queued: bool = False
+# Where a run's CloudTrail log goes: kept in memory (`cloud.trail.events()`), not kept (only the counts the
+# summary needs), or streamed to an open text file as JSON lines.
+TrailTarget = Literal["memory", "none"] | TextIO
 
 
 class ClusterSimulation:
@@ -114,18 +96,29 @@ class ClusterSimulation:
         scenario: Scenario,
         seed: int | None = None,
         skip_idle: bool = True,
-        progress: Callable[[float], None] | None = None,
-        full_trail: bool = False,
+        progress: Callable[[RunProgress], None] | None = None,
+        trail: TrailTarget = "memory",
+        stop: StopRequest | None = None,
+        on_sample: Callable[[ClusterSimulation], None] | None = None,
     ) -> None:
-        """`full_trail` records read-only calls too, as CloudTrail does (off by default: it costs memory)."""
+        """`on_sample` is called at every sample tick (e.g. the advisor's pods-per-node reading)."""
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.skip_idle = skip_idle
         self.progress = progress
-        self.world = VirtualClock()
+        self.on_sample = on_sample
+        self.stop = stop
+        self.stopped_early = False
+        self.world = Timeline()
         self.acting = ActingClock(self.world)
         self.rng = random.Random(self.seed)
-        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=full_trail))
+        # a log streamed to a file has every call, read-only ones too, as CloudTrail records them; one kept
+        # in memory has only the changes (it would grow with every describe)
+        streamed = not isinstance(trail, str)
+        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=streamed))
+        if trail == "none":
+            self.cloud.trail.discard()
+        elif not isinstance(trail, str):
+            self.cloud.trail.stream_to(trail, self.world.now)
         self.events = EventQueue()
         self.asg_clock = LocalClock()
         self.asg = SimEc2(self.cloud, None, f"vpccni/{__version__} autoscaling")
@@ -138,17 +131,19 @@ class ClusterSimulation:
         self.pending: dict[str, Pod] = {}  # Unschedulable, in creation order
         self.removed_nodes: list[Node] = []
         self.node_serial = 0
-        self.scheduler = Scheduler(self.address_limit_of)
+        self.scheduler = Scheduler()
+        self.stepper = NodeStepper(self.events, self.world, self.acting, self._note_idle, self._note_subnets, skip_idle)
         self.autoscaler = Autoscaler(self, scenario.autoscaler, random.Random(self.seed + 2))
         self.scheduler_queued = False
-        self.start_times: list[float] = []
+        self.start_times = Durations()  # creation → Running, workload pods
         self.samples: list[dict[str, Any]] = []
+        self.sample_ticks = 0
+        self.sample_stride = 1  # doubled each time the samples are thinned to max_series_points
         self.subnet_free_min: dict[str, int] = {}
         self.asg_calls: Counter[str] = Counter()
         self.asg_errors: Counter[str] = Counter()
         self.nodes_max = 0
-        self.node_steps = 0
-        self.idle = IdleAddresses()
+        self.idle = IdleAddresses(max_points=scenario.max_series_points)
         self.ip_waits = IpWaits()
         self.cluster_metrics = ClusterSeries()  # the CNI metrics helper's figures, sampled with the time series
         self.pods_created = 0  # not counting DaemonSet pods
@@ -243,9 +238,7 @@ class ClusterSimulation:
     def _launch(self, group: Group) -> str | None:
         """Launch one instance in the group's least-used subnet that accepts it; the last refusal's code if none."""
         spec = group.spec
-        subnet_names = sorted(
-            spec.subnets, key=lambda s: (sum(1 for n in group.nodes if getattr(n, "subnet", "") == s), s)
-        )
+        subnet_names = sorted(spec.subnets, key=lambda s: (sum(1 for n in group.nodes if n.subnet == s), s))
         now = self.world.now()
         error = "no subnet"
         for subnet in subnet_names:
@@ -260,19 +253,25 @@ class ClusterSimulation:
             self.node_serial += 1
             limits = group.limits
             max_pods = spec.max_pods or default_max_pods(limits, group.config)
+            addresses = pod_address_capacity(limits, group.config)
+            ip_aware = self.scenario.autoscaler.ip_aware  # then the scheduler counts pod addresses too
+            capacity = Capacity(
+                max_pods,
+                float(limits.vcpus or 2),
+                float((limits.memory_mib or 4096) * 1024 * 1024),
+                min(addresses, max_pods) if ip_aware else None,
+            )
             node = Node(
                 name=f"{spec.name}-{self.node_serial:04d}",
                 group=spec.name,
                 instance_type=spec.instance_type,
                 instance_id=instance.instance_id,
-                cpu=float(limits.vcpus or 2),
-                memory=float((limits.memory_mib or 4096) * 1024 * 1024),
-                max_pods=max_pods,
-                address_capacity=pod_address_capacity(group.limits, group.config),
+                subnet=subnet,
+                capacity=capacity,
+                address_capacity=addresses,
                 created=now,
                 clock=LocalClock(now),
             )
-            node.subnet = subnet  # type: ignore[attr-defined]
             group.nodes.append(node)
             group.launched += 1
             self.nodes_max = max(self.nodes_max, sum(len(g.nodes) for g in self.groups.values()))
@@ -287,11 +286,6 @@ class ClusterSimulation:
         max_pods = spec.max_pods or default_max_pods(group.limits, group.config)
         return min(pod_address_capacity(group.limits, group.config), max_pods)
 
-    def address_limit_of(self, node: Node) -> int | None:
-        if not self.scenario.autoscaler.ip_aware:
-            return None
-        return min(node.address_capacity, node.max_pods)
-
     def group_subnets_can_supply(self, group: Group) -> bool:
         """ip_aware: whether a new node could get its primary address and a first address in some subnet."""
         return any(self._subnet_free(name) >= 2 for name in group.spec.subnets)
@@ -299,29 +293,33 @@ class ClusterSimulation:
     def _subnet_free(self, name: str) -> int:
         return self.cloud.subnet_pool(self.subnet_ids[name]).free_count
 
-    def _boot(self, node: Node) -> None:
-        if node.tainted:
-            return
-        group = self.groups[node.group]
-        api = SimEc2(self.cloud, node.instance_id, f"vpccni/{__version__} ipamd")
+    def _start_engine(self, node: Node, config: IpamConfig, ec2: SimEc2, checkpoint: CheckpointStore | None) -> None:
+        """aws-node starting on the node: a new engine (from `checkpoint` after a restart) behind the CNI backend."""
         node.ipam = NodeIpam(
-            api,
+            ec2,
             node.instance_id,
-            group.config,
+            config,
             node.clock,
             random.Random(self.rng.getrandbits(32)),
             max_pods=node.max_pods,
+            checkpoint_store=checkpoint,
             metrics=node.metrics,
         )
-        node.ipam.ds.checkpoint = LazyCheckpoint()
+        node.ipam.ds.checkpoint = LazyCheckpoint()  # rendered only if the engine restarts
         node.backend = CniBackend(node.ipam, __version__)
+
+    def _boot(self, node: Node) -> None:
+        if node.tainted:
+            return
+        api = SimEc2(self.cloud, node.instance_id, f"vpccni/{__version__} ipamd")
+        self._start_engine(node, self.groups[node.group].config, api, None)
         self._init(node)
 
     def _init(self, node: Node) -> None:
-        assert node.ipam is not None
         if node.tainted:
             return  # given up (not Ready in time) and terminated while ipamd was retrying its init
-        with self.acting.acting(node.clock):
+        assert node.ipam is not None
+        with self.stepper.engine(node):
             try:
                 node.ipam.init()
                 ok = True
@@ -338,7 +336,6 @@ class ClusterSimulation:
         if node.tainted:
             return
         node.ready = True
-        node.grid_origin = self.world.now()
         self.autoscaler.node_ready(node)
         for ds in self.daemonset_specs:
             pod = self._new_pod(
@@ -346,7 +343,7 @@ class ClusterSimulation:
             )
             self._bind(pod, node)
         self.scheduler.update(node)
-        self._schedule_step(node, node.next_cycle_after(self.world.now()))
+        self.stepper.start(node)
         self._queue_scheduler()
 
     def remove_node(self, node: Node) -> None:
@@ -360,15 +357,24 @@ class ClusterSimulation:
         self.removed_nodes.append(node)
         self._note_idle(node)
         node.ready = False
-        node.step_token += 1
+        self.stepper.stop(node)
         self.asg_calls["TerminateInstances"] += 1
         with self.acting.acting(self.asg_clock):
             try:
                 self.asg.terminate_instances([node.instance_id])
             except Ec2Error as exc:
                 self.asg_errors[exc.code] += 1
+        node.ipam = node.backend = None  # the instance is gone: only its counters stay, for the summary
         self._note_subnets()
         self._queue_scheduler()
+
+    def now(self) -> float:
+        return self.world.now()
+
+    @property
+    def node_steps(self) -> int:
+        """Pool-cycle events handled so far (work done, not an outcome)."""
+        return self.stepper.steps
 
     def all_nodes(self) -> list[Node]:
         return [n for g in self.groups.values() for n in g.nodes]
@@ -378,82 +384,6 @@ class ClusterSimulation:
         ipam = node.ipam
         idle = 0 if ipam is None or node.tainted else ipam.ds.total - ipam.ds.assigned
         self.idle.update(node.name, idle, self.world.now())
-
-    # --- node stepping (the reference's 5 s loop, skipping provably idle turns) --------------------
-    def _signature(self, node: Node) -> tuple[int, int, float]:
-        assert node.ipam is not None
-        return len(node.ipam.ds.enis), node.ipam.ds.total, node.metrics.total("awscni_ec2api_req_count")
-
-    def _schedule_step(self, node: Node, when: float) -> None:
-        if node.step_at is not None and node.step_at <= when:
-            return
-        node.step_token += 1
-        token = node.step_token
-        node.step_at = when
-        self.events.at(when, lambda: self._cycle(node, token))
-
-    def _wake(self, node: Node) -> None:
-        """A pod or subnet event: the node's next 5 s cycle must see it, even if it slept until a timer."""
-        if not node.ready:
-            return
-        wanted = node.next_cycle_after(self.world.now())
-        if node.step_at is None or node.step_at > wanted:
-            self._catch_up_reconciles(node)
-            self._schedule_step(node, wanted)
-
-    def _catch_up_reconciles(self, node: Node) -> None:
-        """Account for the no-op reconciles a sleeping node skipped: they only moved last_pool_action."""
-        ipam = node.ipam
-        assert ipam is not None
-        now = self.world.now()
-        checks = node.grid_origin + CYCLE  # reconcile checks at origin + 5k
-        first = checks + (math.floor((ipam.last_pool_action + RECONCILE_INTERVAL - checks) / CYCLE) + 1) * CYCLE
-        if first < now:
-            period = RECONCILE_INTERVAL + CYCLE
-            ipam.last_pool_action = first + math.floor((now - first) / period) * period
-
-    def _cycle(self, node: Node, token: int) -> None:
-        if token != node.step_token or not node.ready:
-            return
-        node.step_at = None
-        ipam = node.ipam
-        assert ipam is not None
-        self.node_steps += 1
-        before = self._signature(node)
-        with self.acting.acting(node.clock):
-            ipam.cycle()
-        self._note_idle(node)
-        changed = self._signature(node) != before
-        if changed:
-            node.unsynced = True
-            self._note_subnets()
-        check = self.world.now() + HALF
-        if check - ipam.last_pool_action > RECONCILE_INTERVAL or not self.skip_idle:
-            self.events.at(check, lambda: self._reconcile(node, token))
-        if not self.skip_idle or changed or node.unsynced:
-            self._schedule_step(node, node.next_cycle_after(self.world.now()))
-            return
-        timer = ipam.next_timer()
-        if timer is not None:
-            now = self.world.now()
-            self._schedule_step(node, max(node.next_cycle_after(timer - 1e-9), node.next_cycle_after(now)))
-
-    def _reconcile(self, node: Node, token: int) -> None:
-        if not node.ready or node.tainted:
-            return
-        ipam = node.ipam
-        assert ipam is not None
-        with self.acting.acting(node.clock):
-            if not ipam.reconcile_due():
-                return
-            before = self._signature(node)
-            ipam.reconcile()
-        self._note_idle(node)
-        if self._signature(node) != before:
-            node.unsynced = True
-            self._wake(node)
-        else:
-            node.unsynced = False
 
     # --- pods ------------------------------------------------------------------------------------
     def _new_pod(
@@ -567,10 +497,10 @@ class ClusterSimulation:
         node = pod.node
         if node is not None:
             if pod.phase is Phase.RUNNING and not pod.host_network and node.backend is not None:
-                with self.acting.acting(node.clock):
+                with self.stepper.engine(node):
                     node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK))
                 self._note_idle(node)
-                self._wake(node)
+                self.stepper.wake(node)
             node.unbind(pod)
             self.scheduler.update(node)
         if recreate and pod.owner in self.deployments:
@@ -609,7 +539,7 @@ class ClusterSimulation:
         pod.phase = Phase.RUNNING
         pod.started = self.world.now()
         if not pod.daemonset:
-            self.start_times.append(pod.started - pod.created)
+            self.start_times.record(pod.started - pod.created)
         if pod.measured_for_ip_wait and pod.bound_at is not None:
             self.ip_waits.record(pod.started - pod.bound_at)
         if pod.lifetime is not None:
@@ -626,16 +556,16 @@ class ClusterSimulation:
         request = AddRequest(
             __version__, pod.container_id, "eth0", NETWORK, pod_name=pod.name, pod_namespace=pod.namespace
         )
-        with self.acting.acting(node.clock):
+        with self.stepper.engine(node):
             reply = node.backend.add_network(request)
             if not reply.success:  # the runtime tears the failed sandbox down: a DEL for an unknown pod
                 node.backend.del_network(DelRequest(__version__, pod.container_id, "eth0", NETWORK, "SetupNSFailed"))
         self._note_idle(node)
         if reply.success:
             self._running(pod)
-            self._wake(node)
+            self.stepper.wake(node)
             return
-        self._wake(node)
+        self.stepper.wake(node)
         if self.scenario.autoscaler.ip_aware and self._cannot_get_more(node):
             node.unbind(pod)  # returned to Pending, as a descheduler would: now the autoscaler sees it
             self.scheduler.update(node)
@@ -661,8 +591,7 @@ class ClusterSimulation:
         elif action.set_ipamd:
             self._set_ipamd(action.set_ipamd.group, action.set_ipamd.env)
         elif action.autoscaler_outage:
-            self.autoscaler.outage_until = self.world.now() + action.autoscaler_outage.duration
-            self.autoscaler.note("outage", until=self.autoscaler.outage_until)
+            self.autoscaler.cloud_outage(self.world.now() + action.autoscaler_outage.duration)
         elif action.subnet_usage:
             usage = action.subnet_usage
             subnet_id = self.subnet_ids[usage.subnet]
@@ -672,7 +601,7 @@ class ClusterSimulation:
                 self.cloud.release_by_others(subnet_id, usage.release)
             self._note_subnets()
             for node in self.all_nodes():
-                self._wake(node)
+                self.stepper.wake(node)
 
     def _set_ipamd(self, group_name: str | None, env: dict[str, str]) -> None:
         """A rolling restart of aws-node with new settings: each engine re-inits from its checkpoint."""
@@ -685,23 +614,15 @@ class ClusterSimulation:
                     continue
                 old = node.ipam
                 saved = old.ds.checkpoint
-                node.ipam = NodeIpam(
-                    old.ec2,
-                    node.instance_id,
-                    group.config,
-                    node.clock,
-                    random.Random(self.rng.getrandbits(32)),
-                    max_pods=node.max_pods,
-                    checkpoint_store=saved.store() if isinstance(saved, LazyCheckpoint) else old.checkpoint_store,
-                    metrics=node.metrics,
-                )
-                node.ipam.ds.checkpoint = LazyCheckpoint()
-                node.backend = CniBackend(node.ipam, __version__)
-                with self.acting.acting(node.clock):
+                store = saved.store() if isinstance(saved, LazyCheckpoint) else old.checkpoint_store
+                assert isinstance(old.ec2, SimEc2)
+                self._start_engine(node, group.config, old.ec2, store)
+                assert node.ipam is not None
+                with self.stepper.engine(node):
                     node.ipam.init()
                 self._note_idle(node)
                 node.unsynced = True
-                self._wake(node)
+                self.stepper.wake(node)
 
     # --- autoscaler and sampling -------------------------------------------------------------------
     def _autoscaler_tick(self) -> None:
@@ -715,12 +636,17 @@ class ClusterSimulation:
                 self.subnet_free_min[name] = free
 
     def _sample_tick(self) -> None:
-        sample = self.snapshot()
-        engines = {n.name: n.ipam for n in self.all_nodes() if n.ipam is not None}
-        sample["cluster_metrics"] = self.cluster_metrics.sample(engines)
-        self.samples.append(sample)
-        if self.progress:
-            self.progress(self.world.now())
+        if self.sample_ticks % self.sample_stride == 0:
+            sample = self.snapshot()
+            engines = {n.name: n.ipam for n in self.all_nodes() if n.ipam is not None}
+            sample["cluster_metrics"] = self.cluster_metrics.sample(engines)
+            self.samples.append(sample)
+            if len(self.samples) > self.scenario.max_series_points:
+                self.samples = self.samples[::2]  # every other sample: twice the interval from here on
+                self.sample_stride *= 2
+        self.sample_ticks += 1
+        if self.on_sample is not None:
+            self.on_sample(self)
         next_at = self.world.now() + self.scenario.sample_interval
         if next_at <= self.scenario.duration:
             self.events.at(next_at, self._sample_tick)
@@ -746,29 +672,55 @@ class ClusterSimulation:
 
     # --- running ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Run to the scenario's end (or a stop request) and summarise.
+
+        Progress is reported, and a stop request honoured, every PROGRESS_EVERY events: between two
+        events, so a stopped run's state and summary are consistent, just shorter.
+        """
         end = self.scenario.duration
-        while True:
-            when = self.events.peek_time()
-            if when is None or when > end:
-                break
-            popped = self.events.pop()
-            assert popped is not None
-            self.world.advance_to(popped[0])
-            popped[1]()
-        self.world.advance_to(end)
-        return self.summary()
+        events, world = self.events, self.world
+        started = time.perf_counter()
+        countdown = PROGRESS_EVERY
+        with _collections_deferred():
+            while True:
+                popped = events.pop_until(end)
+                if popped is None:
+                    break
+                world.advance_to(popped[0])
+                popped[1]()
+                countdown -= 1
+                if countdown == 0:
+                    countdown = PROGRESS_EVERY
+                    self._report_progress(started)
+                    if self.stop is not None and self.stop.requested:
+                        self.stopped_early = True
+                        break
+        if not self.stopped_early:
+            world.advance_to(end)
+        self._report_progress(started)
+        self.cloud.trail.close_stream()
+        summary = self.summary()
+        if self.stopped_early:
+            summary["stopped_early"] = True
+        return summary
+
+    def _report_progress(self, started: float) -> None:
+        if self.progress is not None:
+            wall = time.perf_counter() - started
+            run = self.scenario
+            self.progress(RunProgress(run.name, self.world.now(), run.duration, self.events.processed, wall))
 
     def _ec2_calls(self) -> Counter[str]:
         calls: Counter[str] = Counter(self.asg_calls)
         for node in (*self.all_nodes(), *self.removed_nodes):
-            for action, count in node.metrics.by_label("awscni_ec2api_req_count", "fn").items():
+            for action, count in node.metrics.calls.items():
                 calls[action] += int(count)
         return calls
 
     def _errors(self) -> Counter[str]:
         errors: Counter[str] = Counter(self.asg_errors)
         for node in (*self.all_nodes(), *self.removed_nodes):
-            for code, count in node.metrics.by_label("awscni_aws_api_error_count", "error").items():
+            for code, count in node.metrics.errors.items():
                 errors[code] += int(count)
         return errors
 
@@ -831,9 +783,7 @@ class ClusterSimulation:
             and p.node.ipam.last_insufficient is not None
             and now - p.node.ipam.last_insufficient <= 3 * INSUFFICIENT_CIDR_BACKOFF
         }
-        exhausted = sorted(
-            {getattr(p.node, "subnet", "") for p in waiting if p.node is not None and p.node.name in refused} - {""}
-        )
+        exhausted = sorted({p.node.subnet for p in waiting if p.node is not None and p.node.name in refused})
         for name in exhausted:
             out.append(
                 _limit_words(
@@ -843,7 +793,7 @@ class ClusterSimulation:
                 )
             )
         for node in sorted({p.node for p in waiting if p.node is not None}, key=lambda n: n.name):
-            if node.ipam is None or getattr(node, "subnet", None) in exhausted:
+            if node.ipam is None or node.subnet in exhausted:
                 continue
             if node.ipam.ds.total >= node.address_capacity and node.address_capacity < node.max_pods:
                 out.append(
@@ -857,7 +807,7 @@ class ClusterSimulation:
             for p in waiting
             if p.node is not None
             and p.node.ipam is not None
-            and getattr(p.node, "subnet", None) not in exhausted
+            and p.node.subnet not in exhausted
             and p.node.ipam.ds.total < min(p.node.address_capacity, p.node.max_pods)
         ]
         if stuck and not any(limit["kind"] == "subnet" for limit in out):
@@ -895,7 +845,7 @@ class ClusterSimulation:
         secondary = sum(
             1 for n in ready if n.ipam for e in n.ipam.ds.enis.values() for c in e.cidrs.values() if not c.is_prefix
         )
-        starts = sorted(self.start_times)
+        starts = self.start_times
         autoscaler = self.autoscaler.log
         return {
             "name": self.scenario.name,
@@ -918,11 +868,11 @@ class ClusterSimulation:
                 "errors": autoscaler.errors,
             },
             "pod_start_seconds": {
-                "p50": round(_quantile(starts, 0.5), 3),
-                "p99": round(_quantile(starts, 0.99), 3),
-                "max": round(starts[-1], 3) if starts else 0.0,
+                "p50": starts.quantile(0.5),
+                "p99": starts.quantile(0.99),
+                "max": starts.maximum(),
             },
-            "pods_never_started": self.pods_created - len(starts),
+            "pods_never_started": self.pods_created - starts.n,
             **self.efficiency(),
             "settings": {g.spec.name: effective_settings(g.config, g.spec.ipamd) for g in self.groups.values()},
             "warnings": [
@@ -937,22 +887,3 @@ class ClusterSimulation:
 
 def _limit_words(kind: str, detail: str) -> dict[str, str]:
     return {"kind": kind, "message": detail}
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return quantile(values, q)
-
-
-def run_scenario(
-    scenario: Scenario, seed: int | None = None, progress: Callable[[str, float], None] | None = None
-) -> list[tuple[ClusterSimulation, dict[str, Any]]]:
-    """Every run of a scenario: (simulation, summary) each."""
-    out = []
-    for run in scenario.run_specs():
-        variant = scenario.for_run(run)
-        report: Callable[[float], None] | None = None
-        if progress is not None:
-            report = (lambda name: lambda t: progress(name, t))(run.name)
-        sim = ClusterSimulation(variant, seed=seed, progress=report)
-        out.append((sim, sim.run()))
-    return out

@@ -11,13 +11,25 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from vpccni.cluster.clocks import EventQueue
 from vpccni.cluster.model import Phase, Pod
-from vpccni.cluster.scenario import ArrivalSpec, JobSpec, RolloutSpec, cpu_cores, memory_bytes
+from vpccni.cluster.scenario import ArrivalSpec, JobSpec, RolloutSpec, Scenario, cpu_cores, memory_bytes
 
-if TYPE_CHECKING:
-    from vpccni.cluster.simulation import ClusterSimulation
+
+class WorkloadHost(Protocol):
+    """What the workloads use of the simulation: its scenario, seed, clock and events, and two controls."""
+
+    scenario: Scenario
+    seed: int
+    events: EventQueue
+
+    def now(self) -> float: ...
+
+    def create_batch_pod(self, template: PodTemplate, lifetime: float) -> Pod: ...
+
+    def restart_deployment(self, name: str, rollout: RolloutSpec) -> None: ...
 
 
 def workload_rng(seed: int, kind: str, name: str) -> random.Random:
@@ -47,7 +59,7 @@ def _template(spec: JobSpec | ArrivalSpec) -> PodTemplate:
 class JobBursts:
     """`pods` pods at start, start + every, … up to `end` (default: the run's end)."""
 
-    def __init__(self, sim: ClusterSimulation, spec: JobSpec) -> None:
+    def __init__(self, sim: WorkloadHost, spec: JobSpec) -> None:
         self.sim, self.spec = sim, spec
         self.template = _template(spec)
         self.rng = workload_rng(sim.seed, "job", spec.name)
@@ -70,7 +82,7 @@ class JobBursts:
 class PoissonArrivals:
     """One pod per arrival, exponential gaps at `rate_per_minute`, from start until `end` (default: run's end)."""
 
-    def __init__(self, sim: ClusterSimulation, spec: ArrivalSpec) -> None:
+    def __init__(self, sim: WorkloadHost, spec: ArrivalSpec) -> None:
         self.sim, self.spec = sim, spec
         self.template = _template(spec)
         self.rng = workload_rng(sim.seed, "arrival", spec.name)
@@ -86,13 +98,13 @@ class PoissonArrivals:
 
     def _arrive(self) -> None:
         self.sim.create_batch_pod(self.template, self.spec.lifetime.draw(self.rng))
-        self._schedule_after(self.sim.world.now())
+        self._schedule_after(self.sim.now())
 
 
 class RolloutSchedule:
     """`kubectl rollout restart` of one deployment at start, start + every, … up to `end`."""
 
-    def __init__(self, sim: ClusterSimulation, spec: RolloutSpec) -> None:
+    def __init__(self, sim: WorkloadHost, spec: RolloutSpec) -> None:
         self.sim, self.spec = sim, spec
         self.end = spec.end if spec.end is not None else sim.scenario.duration
         self.restarts = 0

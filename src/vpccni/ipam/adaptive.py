@@ -33,7 +33,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-CYCLE = 5.0  # the pool loop's period (ipamd spec §5.4): a shortfall is seen at the next cycle at worst
+from vpccni.ipam.timing import POOL_CYCLE
+
+CYCLE = POOL_CYCLE  # a shortfall is seen at the next pool cycle at worst
 PRIOR_ASSIGN_LATENCY = 0.5  # seconds, until an AssignPrivateIpAddresses on an attached ENI is observed
 PRIOR_ENI_LATENCY = 3.0  # seconds, until a create + attach + metadata wait is observed
 LATENCY_WEIGHT = 0.3  # exponential moving average weight of a new latency observation

@@ -7,6 +7,7 @@ lowest free address inside a CIDR. Time comes in as arguments; nothing here read
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,27 @@ class NoAvailableAddress(DatastoreError):
 class UnknownPod(DatastoreError):
     def __init__(self) -> None:
         super().__init__("datastore: unknown pod")
+
+
+_PLAIN_CIDR = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})")
+
+
+def parse_cidr(cidr: str) -> tuple[str, int, int]:
+    """(canonical text, prefix length, network address as int) of an IPv4 CIDR; ValueError if invalid.
+
+    The datastore parses every /32 and /28 it is given; the plain dotted form takes a fast path (ipaddress
+    costs tens of microseconds a call), anything unusual goes through `ipaddress` and its exact errors.
+    """
+    match = _PLAIN_CIDR.fullmatch(cidr)
+    if match is not None:
+        octets = match.groups()[:4]
+        prefixlen = int(match.group(5))
+        if prefixlen <= 32 and all(len(o) == 1 or (o[0] != "0" and int(o) <= 255) for o in octets):
+            value = (int(octets[0]) << 24) | (int(octets[1]) << 16) | (int(octets[2]) << 8) | int(octets[3])
+            if value & ((1 << (32 - prefixlen)) - 1) == 0:
+                return cidr, prefixlen, value
+    net = ipaddress.IPv4Network(cidr)
+    return str(net), net.prefixlen, int(net.network_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +91,8 @@ class Cidr:
 
     @classmethod
     def parse(cls, cidr: str) -> Cidr:
-        net = ipaddress.IPv4Network(cidr)
-        return cls(str(net), net.prefixlen < 32, int(net.network_address), net.num_addresses)
+        text, prefixlen, base = parse_cidr(cidr)
+        return cls(text, prefixlen < 32, base, 1 << (32 - prefixlen))
 
     def address(self, offset: int) -> str:
         return str(ipaddress.IPv4Address(self.base + offset))
@@ -87,14 +109,11 @@ class Eni:
     is_trunk: bool = False
     is_efa: bool = False
     cidrs: dict[str, Cidr] = field(default_factory=dict)
+    assigned: int = 0  # Σ of its CIDRs' assigned, kept by the Datastore (the pool cycle reads it for every ENI)
 
     @property
     def route_table_id(self) -> int:
         return 254 if self.device_number == 0 else self.device_number + 1
-
-    @property
-    def assigned(self) -> int:
-        return sum(c.assigned for c in self.cidrs.values())
 
     def mode_cidrs(self, prefix_mode: bool) -> Iterator[Cidr]:
         return (c for c in self.cidrs.values() if c.is_prefix == prefix_mode)
@@ -148,6 +167,9 @@ class Datastore:
         self._ordered: list[Eni] | None = None
         # Releases in time order, so stats need not visit every address to count the cooling ones.
         self._released: deque[tuple[float, Eni, Cidr, AddressEntry]] = deque()
+        # stats() without the cooling count, valid until the next change: (prefix mode, total, assigned,
+        # total prefixes, free prefixes). A pool cycle reads it every 5 s; it changes far less often.
+        self._counted: tuple[bool, int, int, int, int] | None = None
 
     # --- ENIs and CIDRs -------------------------------------------------------------------------
     def ordered_enis(self) -> list[Eni]:
@@ -160,6 +182,7 @@ class Datastore:
             raise DatastoreError("data store: duplicate ENI")
         eni = Eni(eni_id, device_number, is_primary, now, **extra)  # type: ignore[arg-type]
         self.enis[eni_id] = eni
+        self._counted = None
         self._ordered = None
         return eni
 
@@ -171,6 +194,7 @@ class Datastore:
         if any(parsed.cidr in e.cidrs for e in self.enis.values()):
             raise DatastoreError("datastore: IP already in data store")
         eni.cidrs[parsed.cidr] = parsed
+        self._counted = None
         self.total += parsed.size
         if parsed.is_prefix:
             self.allocated_prefix += 1
@@ -180,13 +204,14 @@ class Datastore:
         eni = self.enis.get(eni_id)
         if eni is None:
             raise DatastoreError("datastore: unknown ENI")
-        entry = eni.cidrs.get(str(ipaddress.IPv4Network(cidr)))
+        entry = eni.cidrs.get(parse_cidr(cidr)[0])
         if entry is None:
             raise DatastoreError("datastore: unknown IP")
+        self._counted = None
         if entry.assigned:
             if not force:
                 raise DatastoreError("datastore: IP is used and can not be deleted")
-            self._unassign_all(entry)
+            self._unassign_all(eni, entry)
             self.checkpoint.save(self)
         del eni.cidrs[entry.cidr]
         self.total -= entry.size
@@ -197,12 +222,13 @@ class Datastore:
         eni = self.enis.get(eni_id)
         if eni is None:
             raise DatastoreError("datastore: unknown ENI")
+        self._counted = None
         if eni.assigned:
             if not force:
                 raise DatastoreError("datastore: ENI is used and can not be deleted")
             self.force_removed_enis += 1
             for cidr in eni.cidrs.values():
-                self._unassign_all(cidr)
+                self._unassign_all(eni, cidr)
                 self.total -= cidr.size  # quirk Q8: subtracted here and again below
             self.checkpoint.save(self)
         for cidr in eni.cidrs.values():
@@ -212,7 +238,8 @@ class Datastore:
         del self.enis[eni_id]
         self._ordered = None
 
-    def _unassign_all(self, cidr: Cidr) -> None:
+    def _unassign_all(self, eni: Eni, cidr: Cidr) -> None:
+        eni.assigned -= cidr.assigned
         for entry in cidr.entries.values():
             if entry.key is not None:
                 del self._by_key[entry.key]
@@ -224,7 +251,18 @@ class Datastore:
 
     # --- stats ----------------------------------------------------------------------------------
     def stats(self, now: float) -> Stats:
-        total = assigned = cooldown = total_prefixes = free_prefixes = 0
+        counted = self._counted
+        if counted is None or counted[0] != self.prefix_mode:
+            counted = self._counted = self._count()
+        _, total, assigned, total_prefixes, free_prefixes = counted
+        cooldown = 0
+        for _, eni, cidr, _entry in self._cooling(now):
+            if not eni.excluded and cidr.is_prefix == self.prefix_mode:
+                cooldown += 1
+        return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
+
+    def _count(self) -> tuple[bool, int, int, int, int]:
+        total = assigned = total_prefixes = free_prefixes = 0
         for eni in self.enis.values():
             for cidr in eni.cidrs.values():
                 if cidr.is_prefix:
@@ -235,10 +273,20 @@ class Datastore:
                     continue
                 total += cidr.size
                 assigned += cidr.assigned
-        for _, eni, cidr, _entry in self._cooling(now):
-            if not eni.excluded and cidr.is_prefix == self.prefix_mode:
-                cooldown += 1
-        return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
+        return self.prefix_mode, total, assigned, total_prefixes, free_prefixes
+
+    def _assigned_changed(self, eni: Eni, cidr: Cidr, delta: int) -> None:
+        """Keep the ENI's count and the cached pool counts in step with one address (un)assigned in `cidr`."""
+        eni.assigned += delta
+        counted = self._counted
+        if counted is None:
+            return
+        mode, total, assigned, total_prefixes, free_prefixes = counted
+        if not eni.excluded and cidr.is_prefix == mode:
+            assigned += delta
+        if cidr.is_prefix and cidr.assigned == (1 if delta > 0 else 0):  # the prefix went from free to used or back
+            free_prefixes -= delta
+        self._counted = (mode, total, assigned, total_prefixes, free_prefixes)
 
     def _cooling(self, now: float) -> list[tuple[float, Eni, Cidr, AddressEntry]]:
         """Addresses released less than the cooldown period ago, still free and still in the datastore."""
@@ -278,6 +326,7 @@ class Datastore:
                 entry.key, entry.metadata, entry.assigned_time = key, metadata, now
                 cidr.assigned += 1
                 self.assigned += 1
+                self._assigned_changed(eni, cidr, 1)
                 self._by_key[key] = (eni, cidr, offset)
                 try:
                     self.checkpoint.save(self)
@@ -303,6 +352,7 @@ class Datastore:
         entry.metadata = None
         cidr.assigned -= 1
         self.assigned -= 1
+        self._assigned_changed(eni, cidr, -1)
 
     def lookup(self, key: IpamKey) -> tuple[Eni, Cidr, AddressEntry] | None:
         held = self._by_key.get(key) or self._by_key.get(IpamKey(MIGRATED_NETWORK, key.container_id, MIGRATED_IFNAME))
@@ -327,6 +377,7 @@ class Datastore:
             entry.key, entry.metadata = held_key, metadata
             cidr.assigned += 1
             self.assigned += 1
+            self._assigned_changed(eni, cidr, 1)
             self._by_key[held_key] = (eni, cidr, offset)
             raise
         entry.unassigned_time = now
@@ -358,6 +409,7 @@ class Datastore:
                     entry.key, entry.metadata, entry.assigned_time = key, metadata, assigned_time
                     cidr.assigned += 1
                     self.assigned += 1
+                    self._assigned_changed(eni, cidr, 1)
                     self._by_key[key] = (eni, cidr, offset)
                     return True
         return False

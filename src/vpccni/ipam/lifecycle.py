@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from vpccni.cloud.api import Ec2Api
-from vpccni.cloud.clock import VIRTUAL_EPOCH, Clock, utc_iso
+from vpccni.cloud.clock import Clock, utc_iso
 from vpccni.cloud.errors import (
     AddressLimitError,
     Ec2Error,
@@ -258,7 +258,7 @@ class EniLifecycle:
             tags["eks:eni:owner"] = "amazon-vpc-cni"
         tags.update(self.cfg.additional_eni_tags)
         if created:
-            tags[TAG_CREATED] = utc_iso(self.clock.now())
+            tags[TAG_CREATED] = utc_iso(self.clock.now(), self.clock.epoch)
         return tags
 
     def tag_if_needed(self, eni_id: str, current: dict[str, str]) -> None:
@@ -458,7 +458,7 @@ class EniLifecycle:
             if created is None:
                 self._stamp_created(eni.eni_id, now)
                 continue
-            age = age_seconds(created, now)
+            age = age_seconds(created, now + self.clock.epoch)
             if age is None:  # Q11: an unparsable createdAt is re-tagged, and the ENI still deleted
                 self._stamp_created(eni.eni_id, now)
             elif age < LEAKED_ENI_AGE:
@@ -497,16 +497,15 @@ class EniLifecycle:
 
     def _stamp_created(self, eni_id: str, now: float) -> None:
         try:
-            self.ec2.create_tags([eni_id], {TAG_CREATED: utc_iso(now)})
+            self.ec2.create_tags([eni_id], {TAG_CREATED: utc_iso(now, self.clock.epoch)})
         except Ec2Error as exc:
             log.warning("leaked-ENI cleanup: tagging %s failed: %s", eni_id, exc.code)
 
 
-def age_seconds(created: str, now: float) -> float | None:
-    """Seconds since an ENI's createdAt tag (ISO 8601), or None when the tag does not parse."""
+def age_seconds(created: str, wall: float) -> float | None:
+    """Seconds from an ENI's createdAt tag (ISO 8601) to `wall` (Unix time); None when the tag does not parse."""
     try:
         stamp = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-    wall = now + VIRTUAL_EPOCH if now < 1e9 else now
     return wall - stamp

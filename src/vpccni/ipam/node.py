@@ -44,12 +44,12 @@ from vpccni.ipam.datastore import (
 from vpccni.ipam.facts import InstanceFacts, IpamInitError
 from vpccni.ipam.lifecycle import TAG_INSTANCE, TAG_NO_MANAGE, EniLifecycle
 from vpccni.ipam.metrics import CountingMetrics, MetricsSink
+from vpccni.ipam.timing import POOL_HALF_CYCLE, RECONCILE_INTERVAL
 
 log = logging.getLogger("vpccni.ipam")
 
 INSUFFICIENT_CIDR_BACKOFF = 120.0
 DECREASE_INTERVAL = 30.0
-RECONCILE_INTERVAL = 60.0
 RECONCILE_COOLDOWN = 60.0
 ENI_MIN_AGE = 60.0
 WAITING_FRESH = 30.0  # a refused pod retries within 15 s (kubelet): older refusals are pods that went away
@@ -778,6 +778,15 @@ class NodeIpam:
             and all(a in ds_ips for a in meta_ips)
             and set(entry.ipv4_prefixes) == ds_prefixes
         )
+        cooling = self.reconcile_cooldown
+        if similar and (
+            not cooling or (cooling.keys().isdisjoint(meta_ips) and cooling.keys().isdisjoint(ds_prefixes))
+        ):
+            # metadata agrees and none of it is cooling: nothing to add or delete (the loops below would only count)
+            agreeing = len(meta_ips) + len(ds_prefixes)
+            if agreeing:
+                self.metrics.inc("awscni_reconcile_count", agreeing, fn="eniDataStorePoolReconcileAdd")
+            return
         ips, prefixes, from_metadata = meta_ips, list(entry.ipv4_prefixes), True
         if not similar:
             try:
@@ -891,8 +900,8 @@ class NodeIpam:
     # --- the reference's main loop, one turn (§5.4) -------------------------------------------------
     def loop_once(self) -> None:
         """Wait 2.5 s, run a cycle, wait 2.5 s, reconcile if due: 5 s of the daemon's loop."""
-        self.clock.sleep(2.5)
+        self.clock.sleep(POOL_HALF_CYCLE)
         self.cycle()
-        self.clock.sleep(2.5)
+        self.clock.sleep(POOL_HALF_CYCLE)
         if self.reconcile_due():
             self.reconcile()

@@ -25,19 +25,19 @@ def enis(node: NodeIpam) -> dict[str, Any]:
         "0": {
             "TotalIPs": ds.total,
             "AssignedIPs": ds.assigned,
-            "ENIs": {eni.eni_id: _eni(eni) for eni in ds.ordered_enis()},
+            "ENIs": {eni.eni_id: _eni(eni, node.clock.epoch) for eni in ds.ordered_enis()},
         }
     }
 
 
-def _eni(eni: Eni) -> dict[str, Any]:
+def _eni(eni: Eni, epoch: float) -> dict[str, Any]:
     return {
         "ID": eni.eni_id,
         "IsPrimary": eni.is_primary,
         "IsTrunk": eni.is_trunk,
         "IsEFA": eni.is_efa,
         "DeviceNumber": eni.device_number,
-        "AvailableIPv4Cidrs": {cidr.cidr: _cidr(cidr) for cidr in eni.cidrs.values()},
+        "AvailableIPv4Cidrs": {cidr.cidr: _cidr(cidr, epoch) for cidr in eni.cidrs.values()},
         "IPv6Cidrs": {},
         "IsExcludedForPodIPs": eni.excluded,
         "RouteTableID": eni.route_table_id,
@@ -45,7 +45,7 @@ def _eni(eni: Eni) -> dict[str, Any]:
     }
 
 
-def _cidr(cidr: Cidr) -> dict[str, Any]:
+def _cidr(cidr: Cidr, epoch: float) -> dict[str, Any]:
     network = ipaddress.IPv4Network(cidr.cidr)
     addresses = {}
     for offset in sorted(cidr.entries):
@@ -60,8 +60,10 @@ def _cidr(cidr: Cidr) -> dict[str, Any]:
                 "k8sPodName": metadata.name if metadata else "",
                 "interfacesCount": metadata.interfaces_count if metadata else 0,
             },
-            "AssignedTime": utc_iso(entry.assigned_time) if entry.key else GO_ZERO_TIME,
-            "UnassignedTime": utc_iso(entry.unassigned_time) if entry.unassigned_time is not None else GO_ZERO_TIME,
+            "AssignedTime": utc_iso(entry.assigned_time, epoch) if entry.key else GO_ZERO_TIME,
+            "UnassignedTime": (
+                utc_iso(entry.unassigned_time, epoch) if entry.unassigned_time is not None else GO_ZERO_TIME
+            ),
         }
     return {
         "Cidr": {
@@ -86,7 +88,7 @@ def pods(node: NodeIpam) -> list[dict[str, Any]]:
                 "k8sPodNamespace": metadata.namespace if metadata else "",
                 "k8sPodName": metadata.name if metadata else "",
                 "IPv4Addr": address,
-                "AssignedTime": utc_iso(assigned_time),
+                "AssignedTime": utc_iso(assigned_time, node.clock.epoch),
             }
         )
     return out

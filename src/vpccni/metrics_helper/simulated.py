@@ -9,6 +9,7 @@ sample costs the same on the last simulated hour as on the first.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 from vpccni.ipam.metrics import CountingMetrics
 from vpccni.ipam.node import NodeIpam
@@ -49,6 +50,28 @@ class _SinkReader:
         return snapshot
 
 
+@runtime_checkable
+class FoldedSink(Protocol):
+    """A sink keeping the helper's families with latency already folded (the simulator's `NodeCounters`)."""
+
+    counters: dict[str, dict[Labels, float]]
+    gauges: dict[str, dict[Labels, float]]
+    summaries: dict[str, dict[Labels, list[float]]]
+
+
+def _read_folded(sink: FoldedSink) -> NodeSnapshot:
+    snapshot = NodeSnapshot()
+    for source in _VALUE_SOURCES:
+        series = sink.gauges.get(source) or sink.counters.get(source)
+        if series:
+            snapshot.values[source] = series
+    for source in _LATENCY_SOURCES:
+        folded = sink.summaries.get(source)
+        if folded:
+            snapshot.summaries[source] = {labels: Summary(count, total) for labels, (count, total) in folded.items()}
+    return snapshot
+
+
 class ClusterSeries:
     """Call `sample` at each time-series sample with the nodes whose ipamd runs (name → engine)."""
 
@@ -59,11 +82,14 @@ class ClusterSeries:
     def sample(self, engines: Mapping[str, NodeIpam]) -> ClusterFigures:
         snapshots: dict[str, NodeSnapshot] = {}
         for name, engine in engines.items():
-            if not isinstance(engine.metrics, CountingMetrics):
-                raise TypeError(f"node {name}: the simulator's engines report to a CountingMetrics sink")
             engine.report_gauges()
-            reader = self._readers.setdefault(name, _SinkReader())
-            snapshots[name] = reader.read(engine.metrics)
+            sink = engine.metrics
+            if isinstance(sink, CountingMetrics):
+                snapshots[name] = self._readers.setdefault(name, _SinkReader()).read(sink)
+            elif isinstance(sink, FoldedSink):
+                snapshots[name] = _read_folded(sink)
+            else:
+                raise TypeError(f"node {name}: its engine reports to a sink the cluster figures cannot read")
         for gone in set(self._readers) - set(engines):
             del self._readers[gone]
         return self.aggregator.aggregate(snapshots)

@@ -185,6 +185,11 @@ class SimEc2:
         error: Ec2Error | None,
     ) -> None:
         cloud = self.cloud
+        if not cloud.trail.wants(read_only):
+            cloud.trail.attempted(action, error.code if error else "")
+            cloud.rng.getrandbits(128)  # the request and event ids a kept event draws: the same random stream
+            cloud.rng.getrandbits(128)
+            return
         instance = cloud.instances.get(self.instance_id or "")
         cloud.trail.record(
             when=when,
@@ -502,29 +507,22 @@ class SimEc2:
             inst = self._instance(instance_id)
             now = cloud.clock.now()
             vpc = cloud.vpcs[cloud.subnets[inst.subnet_id].vpc_id]
+            views = cloud.metadata_views
             enis = []
             for (card, device), eni_id in sorted(inst.devices.items()):
                 eni = cloud.enis[eni_id]
                 if eni.metadata_at > now:
                     continue
-                subnet = cloud.subnets[eni.subnet_id]
-                pool = subnet.pool
-                enis.append(
-                    MetadataEni(
-                        mac=eni.mac,
-                        eni_id=eni.eni_id,
-                        device_number=device,
-                        network_card=card,
-                        subnet_id=eni.subnet_id,
-                        subnet_cidr=subnet.cidr,
-                        vpc_id=eni.vpc_id,
-                        vpc_cidrs=tuple(str(c) for c in vpc.cidrs),
-                        security_group_ids=tuple(eni.groups),
-                        local_ipv4s=(pool.address(eni.primary),)
-                        + tuple(pool.address(o) for o, at in eni.secondaries.items() if at <= now),
-                        ipv4_prefixes=tuple(pool.prefix(o) for o, at in eni.prefixes.items() if at <= now),
-                    )
-                )
+                view = views.get(eni_id)
+                if (
+                    view is None
+                    or view[0] != eni.version
+                    or view[1] != card
+                    or view[2] != device
+                    or not view[3] <= now < view[4]
+                ):
+                    view = views[eni_id] = self._metadata_view(eni, card, device, vpc, now)
+                enis.append(view[5])
             primary = cloud.enis[inst.primary_eni]
             return InstanceMetadata(
                 instance_id=inst.instance_id,
@@ -535,6 +533,34 @@ class SimEc2:
                 region=cloud.config.region,
                 enis=tuple(enis),
             )
+
+    def _metadata_view(
+        self, eni: EniState, card: int, device: int, vpc: VpcState, now: float
+    ) -> tuple[int, int, int, float, float, MetadataEni]:
+        """One ENI's metadata entry at `now`, and the interval around `now` in which it stays the same."""
+        subnet = self.cloud.subnets[eni.subnet_id]
+        pool = subnet.pool
+        since, until = eni.metadata_at, math.inf
+        for at in (*eni.secondaries.values(), *eni.prefixes.values()):
+            if at <= now:
+                since = max(since, at)
+            else:
+                until = min(until, at)
+        entry = MetadataEni(
+            mac=eni.mac,
+            eni_id=eni.eni_id,
+            device_number=device,
+            network_card=card,
+            subnet_id=eni.subnet_id,
+            subnet_cidr=subnet.cidr,
+            vpc_id=eni.vpc_id,
+            vpc_cidrs=tuple(str(c) for c in vpc.cidrs),
+            security_group_ids=tuple(eni.groups),
+            local_ipv4s=(pool.address(eni.primary),)
+            + tuple(pool.address(o) for o, at in eni.secondaries.items() if at <= now),
+            ipv4_prefixes=tuple(pool.prefix(o) for o, at in eni.prefixes.items() if at <= now),
+        )
+        return eni.version, card, device, since, until, entry
 
     # --- instances ------------------------------------------------------------------------------
     def run_instances(
@@ -636,6 +662,7 @@ class SimEc2:
             offsets.extend(range(block, block + BLOCK))
         pool.give_back(offsets)
         del self.cloud.enis[eni.eni_id]
+        self.cloud.metadata_views.pop(eni.eni_id, None)
 
     def create_network_interface(
         self,
@@ -648,7 +675,7 @@ class SimEc2:
     ) -> NetworkInterface:
         cloud = self.cloud
 
-        def body() -> tuple[NetworkInterface, dict[str, Any]]:
+        def body() -> tuple[NetworkInterface, dict[str, Any] | None]:
             _count_or_list(secondary_ip_count, (), ipv4_prefix_count)
             subnet = self._subnet(subnet_id)
             if secondary_ip_count < 0 or ipv4_prefix_count < 0:
@@ -670,7 +697,8 @@ class SimEc2:
             eni = self._new_eni(subnet, addresses[0], description, sorted(groups), dict(tags or {}))
             eni.secondaries = {o: now for o in addresses[1:]}
             eni.prefixes = {b: now for b in blocks}
-            return self._eni_record(eni), self._eni_response(eni)
+            response = self._eni_response(eni) if cloud.trail.wants(read_only=False) else None  # only the log reads it
+            return self._eni_record(eni), response
 
         request: dict[str, Any] = {
             "subnetId": subnet_id,
@@ -740,6 +768,7 @@ class SimEc2:
                 eni.secondaries[offset] = max(eni.secondaries[offset], eni.metadata_at)
             for block in eni.prefixes:
                 eni.prefixes[block] = max(eni.prefixes[block], eni.metadata_at)
+            eni.changed()
             inst.devices[(network_card_index, device_index)] = eni_id
             cloud.attachments[att.attachment_id] = eni_id
             return att.attachment_id, {"attachmentId": att.attachment_id, "networkCardIndex": network_card_index}
@@ -768,6 +797,7 @@ class SimEc2:
                     eni.attachment.delete_on_termination = delete_on_termination
             if groups is not None:
                 eni.groups = sorted(groups)
+                eni.changed()
             return None, None
 
         request: dict[str, Any] = {"networkInterfaceId": eni_id}
@@ -811,6 +841,7 @@ class SimEc2:
             visible = max(cloud.clock.now(), eni.metadata_at) + cloud.metadata_delay()
             eni.secondaries.update({o: visible for o in offsets})
             eni.prefixes.update({b: visible for b in blocks})
+            eni.changed()
             result = AssignResult(
                 eni_id, tuple(pool.address(o) for o in offsets), tuple(pool.prefix(b) for b in blocks)
             )
@@ -911,6 +942,7 @@ class SimEc2:
                 del eni.secondaries[offset]
             for block in blocks:
                 del eni.prefixes[block]
+            eni.changed()
             pool.give_back(offsets + [o for b in blocks for o in range(b, b + BLOCK)])
             return None, None
 
@@ -935,6 +967,7 @@ class SimEc2:
                 raise _err("OperationNotPermitted", "The primary network interface cannot be detached")
             att.detach_done_at = cloud.clock.now() + cloud.config.detach_delay
             eni.metadata_at = float("inf")
+            eni.changed()
             if cloud.config.detach_delay <= 0:
                 cloud.finish_detach(eni)
             else:

@@ -43,6 +43,7 @@ def load(cloud: SimCloud, path: str) -> bool:
     with cloud.lock:
         for name in FIELDS:
             setattr(cloud, name, state[name])
+        cloud.metadata_views.clear()  # views of the ENIs the loaded ones replace
         cloud.rng.setstate(state["rng"])
     return True
 

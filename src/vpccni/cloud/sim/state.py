@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from vpccni.catalog import InstanceLimits
 from vpccni.cloud.clock import Clock
+from vpccni.cloud.records import MetadataEni
 from vpccni.cloud.sim.addresses import SubnetAddresses
 from vpccni.cloud.sim.config import SimConfig
 from vpccni.cloud.sim.throttle import Throttler
@@ -72,10 +73,16 @@ class EniState:
     prefixes: dict[int, float] = field(default_factory=dict)  # block offset → metadata-visible time
     attachment: AttachmentState | None = None
     conntrack: dict[str, int] | None = None
+    # Bumped by every change the instance metadata view shows (addresses, prefixes, groups, attach/detach),
+    # so the view of an unchanged ENI is built once, not at every metadata read.
+    version: int = 0
 
     @property
     def slots(self) -> int:
         return len(self.secondaries) + len(self.prefixes)
+
+    def changed(self) -> None:
+        self.version += 1
 
 
 @dataclass
@@ -111,7 +118,9 @@ class SimCloud:
         self.throttler = Throttler(
             enabled=self.config.throttling, scale=self.config.throttle_scale, overrides=self.config.throttle_overrides
         )
-        self.trail = CloudTrail(self.config.account_id, self.config.region, self.config.record_read_only)
+        self.trail = CloudTrail(
+            self.config.account_id, self.config.region, self.config.record_read_only, epoch=clock.epoch
+        )
         self.vpcs: dict[str, VpcState] = {}
         self.subnets: dict[str, SubnetState] = {}
         self.enis: dict[str, EniState] = {}
@@ -126,6 +135,8 @@ class SimCloud:
         self.on_change: Callable[[SimCloud], None] | None = None
         # Called (outside the lock) before such a call returns: the daemon waits until the change is durable.
         self.after_change: Callable[[], None] | None = None
+        # ENI id → (version, card, device, visible from, visible until, the ENI's metadata entry)
+        self.metadata_views: dict[str, tuple[int, int, int, float, float, MetadataEni]] = {}
 
     # --- ids and randomness ---------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:

@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from vpccni.cloud.clock import utc_iso
 
@@ -36,10 +36,15 @@ class CloudTrail:
     are not recorded: the figures a CloudTrail query would give, without keeping the events.
     A long-running server sets `sink` to stream each event out as it happens and may turn `retain` off,
     so its memory does not grow with every call it serves.
+    A long simulation need not hold its log: `discard()` keeps only the counts, `stream_to()` writes the
+    events to a JSON-lines file as soon as no later call can come before them (see `flush_before`).
     """
 
-    def __init__(self, account_id: str, region: str, record_read_only: bool = True) -> None:
+    STREAM_BATCH = 2048  # buffered events that trigger a flush while streaming
+
+    def __init__(self, account_id: str, region: str, record_read_only: bool = True, *, epoch: float) -> None:
         self.account_id = account_id
+        self.epoch = epoch  # of the clock that times the calls
         self.region = region
         self.record_read_only = record_read_only
         self.sink: Callable[[dict[str, Any]], None] | None = None
@@ -47,6 +52,57 @@ class CloudTrail:
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.attempts: Counter[tuple[str, str]] = Counter()
+        self.keep = True
+        self._stream: TextIO | None = None
+        self._watermark: Callable[[], float] | None = None
+
+    def wants(self, read_only: bool) -> bool:
+        """Whether a call's event is kept (the caller may skip building it when not)."""
+        return self.keep and (self.record_read_only or not read_only)
+
+    def attempted(self, action: str, code: str) -> None:
+        """Count an attempt whose event is not kept."""
+        with self._lock:
+            self.attempts[(action, code)] += 1
+
+    def discard(self) -> None:
+        """Keep the attempt counts only, no events (a run whose log nobody asked for)."""
+        with self._lock:
+            self.keep = False
+            self._events.clear()
+
+    def stream_to(self, out: TextIO, watermark: Callable[[], float]) -> None:
+        """Write events to `out` as JSON lines instead of holding them.
+
+        `watermark()` must be a time no later event can precede (the simulation's world clock: every
+        caller's timeline starts at it), so events before it can be written in their final order.
+        """
+        with self._lock:
+            self._stream = out
+            self._watermark = watermark
+
+    def flush_before(self, when: float) -> None:
+        """Stream out the buffered events earlier than `when`, by event time (ties in call order)."""
+        with self._lock:
+            self._flush(lambda t: t < when)
+
+    def close_stream(self) -> None:
+        """Write every buffered event; the stream stays open (its owner closes it)."""
+        with self._lock:
+            self._flush(lambda t: True)
+            self._stream = None
+
+    def _flush(self, due: Callable[[float], bool]) -> None:
+        stream = self._stream
+        if stream is None:
+            return
+        ready = [e for e in self._events if due(e["_simTime"])]
+        if not ready:
+            return
+        self._events = [e for e in self._events if not due(e["_simTime"])]
+        ready.sort(key=lambda e: e["_simTime"])
+        for event in ready:
+            stream.write(json.dumps({k: v for k, v in event.items() if k != "_simTime"}) + "\n")
 
     def record(
         self,
@@ -67,7 +123,7 @@ class CloudTrail:
     ) -> None:
         with self._lock:
             self.attempts[(action, error[0] if error else "")] += 1
-        if read_only and not self.record_read_only:
+        if not self.wants(read_only):
             return
         identity = {
             "type": "AssumedRole",
@@ -80,7 +136,7 @@ class CloudTrail:
         event: dict[str, Any] = {
             "eventVersion": "1.09",
             "userIdentity": identity,
-            "eventTime": utc_iso(when),
+            "eventTime": utc_iso(when, self.epoch),
             "eventSource": "ec2.amazonaws.com",
             "eventName": action,
             "awsRegion": self.region,
@@ -108,6 +164,9 @@ class CloudTrail:
                 self._events.append(event)
             if self.sink is not None:
                 self.sink({k: v for k, v in event.items() if k != "_simTime"})
+            if self._stream is not None and self._watermark is not None and len(self._events) >= self.STREAM_BATCH:
+                mark = self._watermark()
+                self._flush(lambda t: t < mark)
 
     def count(self, actions: Iterable[str] | None = None, error: str | None = None) -> int:
         """Attempts of `actions` (default: every action) that failed with `error` (default: any outcome)."""

@@ -1,0 +1,89 @@
+"""The metrics sink of a simulated cluster node: only the counters anything reads back.
+
+The engine reports dozens of gauges, counters and latency observations; a cluster run reads only EC2
+calls per action, failed calls per action and API errors per code. Keeping everything (as
+`CountingMetrics` does, with a list per latency series) costs time on every call and memory that grows
+with simulated time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from vpccni.metrics_helper.names import HELPER_METRICS
+
+Labels = tuple[tuple[str, str], ...]
+# What the CNI metrics helper reads of a node (the simulator's cluster figures): kept, summaries folded
+HELPER_SOURCES = frozenset(m.source for m in HELPER_METRICS)
+
+CALLS = "awscni_ec2api_req_count"
+FAILED_CALLS = "awscni_ec2api_error_count"
+API_ERRORS = "awscni_aws_api_error_count"
+KEPT = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
+
+
+class NodeCounters:
+    """EC2 calls and failed calls by action (`fn`), API errors by code (`error`), and the families the metrics
+    helper reads (counters and gauges by labels, latency folded into count and sum, so memory stays flat);
+    everything else is dropped."""
+
+    __slots__ = ("calls", "failed_calls", "errors", "calls_total", "counters", "gauges", "summaries")
+
+    def __init__(self) -> None:
+        self.calls: dict[str, float] = {}
+        self.failed_calls: dict[str, float] = {}
+        self.errors: dict[str, float] = {}
+        self.calls_total = 0.0
+        self.counters: dict[str, dict[Labels, float]] = {}
+        self.gauges: dict[str, dict[Labels, float]] = {}
+        self.summaries: dict[str, dict[Labels, list[float]]] = {}  # [count, sum]
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        if name == CALLS:
+            fn = labels.get("fn", "")
+            self.calls[fn] = self.calls.get(fn, 0.0) + amount
+            self.calls_total += amount
+        elif name == FAILED_CALLS:
+            fn = labels.get("fn", "")
+            self.failed_calls[fn] = self.failed_calls.get(fn, 0.0) + amount
+        elif name == API_ERRORS:
+            code = labels.get("error", "")
+            self.errors[code] = self.errors.get(code, 0.0) + amount
+        if name in HELPER_SOURCES:
+            series = self.counters.setdefault(name, {})
+            key = tuple(sorted(labels.items()))
+            series[key] = series.get(key, 0.0) + amount
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        """Only the gauges the metrics helper reads are kept (NaN deletes a series, as the engine means it)."""
+        if name not in HELPER_SOURCES:
+            return
+        series = self.gauges.setdefault(name, {})
+        key = tuple(sorted(labels.items()))
+        if math.isnan(value) or (key and value == 0):
+            # a zero per-CIDR or per-ENI series adds nothing to the helper's sums; dropping it keeps a node's
+            # memory flat while addresses come and go
+            series.pop(key, None)
+        else:
+            series[key] = value
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        """Only the latencies the metrics helper reads are kept, as count and sum."""
+        if name not in HELPER_SOURCES:
+            return
+        folded = self.summaries.setdefault(name, {}).setdefault(tuple(sorted(labels.items())), [0.0, 0.0])
+        folded[0] += 1
+        folded[1] += value
+
+    def total(self, name: str) -> float:
+        """A counter summed over its labels (the kept ones and the metrics helper's), like `CountingMetrics.total`."""
+        if name == CALLS:
+            return self.calls_total
+        return sum(self.counters.get(name, {}).values())
+
+    def by_label(self, name: str, label: str) -> dict[str, float]:
+        """A kept counter per value of its label, like `CountingMetrics.by_label` (empty for anything else)."""
+        if KEPT.get(name) != label:
+            return {}
+        kept = {CALLS: self.calls, FAILED_CALLS: self.failed_calls, API_ERRORS: self.errors}[name]
+        return dict(kept)
