@@ -284,3 +284,28 @@ def test_bad_workloads_exit_2_naming_the_file_and_field(tmp_path: Path, text: st
     result = CliRunner().invoke(app, ["simulate", str(path)])
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split()) and "Traceback" not in result.output
+
+
+def test_ec2_fault_actions_slow_and_fail_calls_then_clear() -> None:
+    """A scenario's `ec2_faults` action: the next calls of an action fail with the code, another one is slower;
+    a later action clears them (the cluster counterpart of `ipamd --sim-fail/--sim-latency`)."""
+    from vpccni.cluster import ClusterSimulation, load_scenario
+    from vpccni.cluster.scenario import Scenario
+
+    base = load_scenario(Path(__file__).parents[2] / "scenarios" / "two-nodes-100-pods.yaml")
+    data = base.model_dump()
+    data["actions"] = [
+        {"at": 200, "ec2_faults": {"fail": {"CreateNetworkInterface": "RequestLimitExceeded:3"}}},
+        *data["actions"],
+        {"at": 600, "ec2_faults": {"clear": True}},
+    ]
+    data["expect"] = {}
+    faulted = ClusterSimulation(Scenario.model_validate(data)).run()
+    plain = ClusterSimulation(base).run()
+    assert plain["throttled_calls"] == 0 and plain["errors"] == {}
+    # the client's standard retries absorb the three throttles: counted as CloudTrail would, never seen by ipamd
+    assert faulted["throttled_calls"] == 3 and faulted["errors"] == {}
+    assert faulted["pods_running"] == plain["pods_running"] == 102
+    bad = {**data, "actions": [{"at": 1, "ec2_faults": {"fail": {"CreateNetworkInterface": "Code:0"}}}]}
+    with pytest.raises(ValueError, match="CODE:COUNT"):
+        Scenario.model_validate(bad)

@@ -307,18 +307,57 @@ class SubnetUsageAction(Strict):
     release: int = Field(0, ge=0)
 
 
+class Ec2FaultAction(Strict):
+    """EC2 misbehaving from the action's time on, as `vpccni ipamd --sim-latency/--sim-fail` sets it for a daemon."""
+
+    latency: dict[str, float] = Field(default_factory=dict, description="extra seconds per call, by EC2 action")
+    fail: dict[str, str] = Field(
+        default_factory=dict, description="ACTION: CODE[:COUNT], the next COUNT calls (default 1) fail with CODE"
+    )
+    clear: bool = Field(False, description="first forget every fault set before")
+
+    @field_validator("latency")
+    @classmethod
+    def _latency(cls, value: dict[str, float]) -> dict[str, float]:
+        for action, seconds in value.items():
+            if seconds < 0:
+                raise ValueError(f"{action}: a latency is not negative")
+        return value
+
+    @field_validator("fail")
+    @classmethod
+    def _fail(cls, value: dict[str, str]) -> dict[str, str]:
+        for action, text in value.items():
+            code, _, count = str(text).partition(":")
+            if not code or (count and (not count.isdigit() or int(count) < 1)):
+                raise ValueError(f"{action}: expected CODE or CODE:COUNT, e.g. RequestLimitExceeded:20")
+        return value
+
+    def failures(self) -> list[tuple[str, str, int]]:
+        """(action, code, count) of each failure to inject."""
+        out = []
+        for action, text in self.fail.items():
+            code, _, count = str(text).partition(":")
+            out.append((action, code, int(count) if count else 1))
+        return out
+
+
+ACTION_KINDS = ("scale", "set_ipamd", "autoscaler_outage", "subnet_usage", "ec2_faults")
+
+
 class Action(Strict):
     at: float = Field(ge=0)
     scale: ScaleAction | None = None
     set_ipamd: IpamdAction | None = None
     autoscaler_outage: OutageAction | None = None
     subnet_usage: SubnetUsageAction | None = None
+    ec2_faults: Ec2FaultAction | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Action:
-        chosen = [n for n in ("scale", "set_ipamd", "autoscaler_outage", "subnet_usage") if getattr(self, n)]
+        chosen = [n for n in ACTION_KINDS if getattr(self, n)]
         if len(chosen) != 1:
-            raise ValueError("an action has exactly one of scale, set_ipamd, autoscaler_outage, subnet_usage")
+            raise ValueError(f"an action has exactly one of {', '.join(ACTION_KINDS)}")
         return self
 
 

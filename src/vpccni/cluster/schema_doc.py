@@ -34,6 +34,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Action.set_ipamd": "change ipamd settings (a rolling restart of aws-node)",
     "Action.autoscaler_outage": "the autoscaler cannot reach the cloud API for a while",
     "Action.subnet_usage": "other tenants take or give back addresses in a subnet",
+    "Action.ec2_faults": "EC2 slows down or fails calls from then on (latency, failures, clear)",
     "ArrivalSpec.name": "the workload's name (pods are NAME-00001, ...)",
     "ArrivalSpec.namespace": "the pods' namespace",
     "ArrivalSpec.rate_per_minute": "mean pods arriving per minute (Poisson)",
@@ -124,6 +125,7 @@ autoscaler: {scan_interval: 10, expander: least-waste, ip_aware: false}
 actions:
   - {at: 3000, scale: {deployment: web, replicas: 20}}
   - {at: 4000, subnet_usage: {subnet: shared, add: 20}}
+  - {at: 5000, ec2_faults: {latency: {CreateNetworkInterface: 3}, fail: {AssignPrivateIpAddresses: "RequestLimitExceeded:5"}}}
 runs:
   - name: default
   - name: tuned

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import logging
 import random
 import time
 from collections import Counter
@@ -47,7 +48,7 @@ from vpccni.cluster.workloads import (
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest
 from vpccni.ipam.checkpoint import CheckpointStore, LazyCheckpoint
 from vpccni.ipam.config import IpamConfig, default_max_pods, effective_settings, pod_address_capacity
-from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, NodeIpam
+from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, IpamInitError, NodeIpam
 from vpccni.metrics_helper.simulated import ClusterSeries
 
 SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
@@ -67,6 +68,7 @@ MUTATING_ACTIONS = (
 )
 
 
+log = logging.getLogger("vpccni.cluster")
 PROGRESS_EVERY = 4096  # events between two progress reports (and stop checks)
 
 
@@ -323,7 +325,8 @@ class ClusterSimulation:
             try:
                 node.ipam.init()
                 ok = True
-            except Exception:  # any init failure is retried, as aws-node's restart would
+            except (IpamInitError, Ec2Error) as exc:  # retried, as aws-node's restart would
+                log.info("%s: ipamd init failed (%s); retried in %.0f s", node.name, exc, INIT_RETRY)
                 ok = False
             done = node.clock.now()
         self._note_idle(node)
@@ -602,6 +605,14 @@ class ClusterSimulation:
             self._note_subnets()
             for node in self.all_nodes():
                 self.stepper.wake(node)
+        elif action.ec2_faults:
+            faults = action.ec2_faults
+            if faults.clear:
+                self.cloud.clear_faults()
+            for name, seconds in faults.latency.items():
+                self.cloud.add_latency(name, seconds)
+            for name, code, count in faults.failures():
+                self.cloud.fail_next(name, code, count)
 
     def _set_ipamd(self, group_name: str | None, env: dict[str, str]) -> None:
         """A rolling restart of aws-node with new settings: each engine re-inits from its checkpoint."""
