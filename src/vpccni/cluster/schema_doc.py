@@ -125,7 +125,8 @@ autoscaler: {scan_interval: 10, expander: least-waste, ip_aware: false}
 actions:
   - {at: 3000, scale: {deployment: web, replicas: 20}}
   - {at: 4000, subnet_usage: {subnet: shared, add: 20}}
-  - {at: 5000, ec2_faults: {latency: {CreateNetworkInterface: 3}, fail: {AssignPrivateIpAddresses: "RequestLimitExceeded:5"}}}
+  - at: 5000
+    ec2_faults: {latency: {CreateNetworkInterface: 3}, fail: {AssignPrivateIpAddresses: "RequestLimitExceeded:5"}}
 runs:
   - name: default
   - name: tuned
