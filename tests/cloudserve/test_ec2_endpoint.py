@@ -174,7 +174,10 @@ def test_throttling_is_retried_by_botocore_itself(aws_env: dict[str, str]) -> No
     running = serve(RealClock(), AccountOptions(latency=False, throttle_overrides=overrides))
     try:
         subnet = running.subnet_id("nodes")
-        replies = [running.ec2.create_tags(Resources=[subnet], Tags=[{"Key": "k", "Value": str(n)}]) for n in range(3)]
+        patient = boto3.session.Session().client(  # enough attempts that a token (every 0.5 s) is always back
+            "ec2", endpoint_url=running.url, region_name="us-west-2", config=Config(retries={"max_attempts": 10})
+        )
+        replies = [patient.create_tags(Resources=[subnet], Tags=[{"Key": "k", "Value": str(n)}]) for n in range(3)]
         assert [r["ResponseMetadata"]["RetryAttempts"] for r in replies[:2]] == [0, 0]
         assert replies[2]["ResponseMetadata"]["RetryAttempts"] >= 1
         outcomes = [e.get("errorCode", "ok") for e in running.trail() if e["eventName"] == "CreateTags"]

@@ -12,6 +12,7 @@ import gc
 import ipaddress
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -72,19 +73,32 @@ log = logging.getLogger("vpccni.cluster")
 PROGRESS_EVERY = 4096  # events between two progress reports (and stop checks)
 
 
+_gc_lock = threading.Lock()
+_gc_runs = 0  # simulations running in this process (threads of a Dask worker run several at once)
+_gc_threshold: tuple[int, ...] = ()
+
+
 @contextmanager
 def _collections_deferred() -> Iterator[None]:
     """Fewer cyclic garbage collections during a run: its objects are long-lived, and young ones mostly die
     by reference counting. Every full collection would rescan the whole cluster; the setup's objects are
-    frozen out of them, and the young generation is collected ten times less often."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(threshold[0] * 10, *threshold[1:])
+    frozen out of them, and the young generation is collected ten times less often. The collector is the
+    process's: the first of concurrent runs sets it, the last one restores it."""
+    global _gc_runs, _gc_threshold
+    with _gc_lock:
+        if _gc_runs == 0:
+            _gc_threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(_gc_threshold[0] * 10, *_gc_threshold[1:])
+        _gc_runs += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        with _gc_lock:
+            _gc_runs -= 1
+            if _gc_runs == 0:
+                gc.set_threshold(*_gc_threshold)
+                gc.unfreeze()
 
 
 # Where a run's CloudTrail log goes: kept in memory (`cloud.trail.events()`), not kept (only the counts the
