@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.advise.conftest import run_advice
+from tests.headless import CHROMIUM, SKIP_REASON, rendered_dom
 from vpccni.advise import Advice
 from vpccni.advise.objectives import violations
 from vpccni.advise.pareto import dominates
 from vpccni.cli import app
 from vpccni.cluster import ClusterSimulation, load_scenario
 from vpccni.cluster.scenario import RunSpec
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_recommendation_is_pinned(small_advice: Advice) -> None:
@@ -261,14 +258,8 @@ def test_report_is_self_contained(small_advice: Advice, tmp_path: Path) -> None:
     assert "EKS add-on configuration_values" in text and "Helm values" in text
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make chromium installs Debian's package)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_report_renders_in_headless_chromium(small_advice: Advice, tmp_path: Path) -> None:
     report = _report(small_advice, tmp_path)
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*base, "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = rendered_dom(report, tmp_path)
     assert 'data-figures-loaded="2/2"' in dom

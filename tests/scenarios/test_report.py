@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.headless import CHROMIUM, SKIP_REASON, rendered_dom, screenshot
 from vpccni.cli import app
 
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "scale-out.yaml"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _report(tmp_path: Path) -> Path:
@@ -30,19 +28,10 @@ def test_report_is_self_contained_with_eight_figures(tmp_path: Path) -> None:
     assert "scale-up" in text and "scale-down" in text and "nodes_final" in text
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make chromium installs Debian's package)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     report = _report(tmp_path)
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*base, "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = rendered_dom(report, tmp_path)
     assert 'data-figures-loaded="8/8"' in dom
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [*base, "--window-size=1200,1600", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120
-    )
+    shot = screenshot(report, tmp_path)
     assert shot.stat().st_size > 20_000  # a page with plots, not a blank one

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.headless import CHROMIUM, SKIP_REASON, rendered_dom
 from vpccni.cli import app
 
 TRACE = Path(__file__).parents[2] / "scenarios" / "traces" / "scale-out-burst.yaml"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _report(tmp_path: Path) -> Path:
@@ -31,14 +29,8 @@ def test_report_has_the_efficiency_figures_and_rows(tmp_path: Path) -> None:
         assert f"<th>{key}</th>" in text
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make chromium installs Debian's package)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_efficiency_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     report = _report(tmp_path)
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*base, "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = rendered_dom(report, tmp_path)
     assert 'data-figures-loaded="8/8"' in dom

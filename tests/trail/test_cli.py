@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.headless import CHROMIUM, SKIP_REASON, rendered_dom, screenshot
 from tests.trail.builders import Trail, exhaustion_trail
 from vpccni.cli import app
 from vpccni.cluster import load_scenario
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 runner = CliRunner()
 JSON_KEYS = {
     "events",
@@ -119,24 +117,15 @@ def test_report_is_self_contained_with_three_figures(tmp_path: Path) -> None:
     assert text.count("<td class='critical'>critical</td>") == 1 and text.count("warm-pool-hoarding") == 2
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make chromium installs Debian's package)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     path = exhaustion_trail().write_lines(tmp_path / "t.jsonl")
     report = tmp_path / "report.html"
     assert runner.invoke(app, ["trail", "analyze", str(path), "--report", str(report), "--json"]).exit_code == 0
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*base, "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = rendered_dom(report, tmp_path)
     assert 'data-figures-loaded="3/3"' in dom
     assert "subnet-0a1b2c3d4e5f60718" in dom
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [*base, "--window-size=1200,1600", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120
-    )
+    shot = screenshot(report, tmp_path)
     assert shot.stat().st_size > 20_000  # a page with plots, not a blank one
 
 
