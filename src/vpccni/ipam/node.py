@@ -17,10 +17,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from vpccni import catalog
 from vpccni.cloud.api import Ec2Api
@@ -45,6 +45,15 @@ from vpccni.ipam.facts import InstanceFacts, IpamInitError
 from vpccni.ipam.lifecycle import TAG_INSTANCE, TAG_NO_MANAGE, EniLifecycle
 from vpccni.ipam.metrics import CountingMetrics, MetricsSink
 from vpccni.ipam.timing import POOL_HALF_CYCLE, RECONCILE_INTERVAL
+
+
+class ReleasableLock(Protocol):
+    """The caller's request lock (the daemon's `threading.Lock`): injected, so the engine imports no threads."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
 
 log = logging.getLogger("vpccni.ipam")
 
@@ -81,7 +90,7 @@ class NodeIpam:
         eni_config: EniConfig | None = None,
         pod_alive: Callable[[str, str], bool] | None = None,
         checkpoint: CheckpointSink | None = None,
-        lock: threading.Lock | None = None,
+        lock: ReleasableLock | None = None,
     ) -> None:
         self.ec2 = ec2
         self.instance_id = instance_id
