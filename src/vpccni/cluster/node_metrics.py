@@ -8,8 +8,6 @@ with simulated time.
 
 from __future__ import annotations
 
-import math
-
 from vpccni.metrics_helper.names import HELPER_METRICS
 
 Labels = tuple[tuple[str, str], ...]
@@ -20,6 +18,11 @@ CALLS = "awscni_ec2api_req_count"
 FAILED_CALLS = "awscni_ec2api_error_count"
 API_ERRORS = "awscni_aws_api_error_count"
 KEPT = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
+
+
+def _series_key(labels: dict[str, str]) -> Labels:
+    """Labels in name order (the engine passes at most one label on its hot paths: no sort needed then)."""
+    return tuple(sorted(labels.items())) if len(labels) > 1 else tuple(labels.items())
 
 
 class NodeCounters:
@@ -50,17 +53,21 @@ class NodeCounters:
             code = labels.get("error", "")
             self.errors[code] = self.errors.get(code, 0.0) + amount
         if name in HELPER_SOURCES:
-            series = self.counters.setdefault(name, {})
-            key = tuple(sorted(labels.items()))
+            series = self.counters.get(name)
+            if series is None:
+                series = self.counters[name] = {}
+            key = _series_key(labels)
             series[key] = series.get(key, 0.0) + amount
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Only the gauges the metrics helper reads are kept (NaN deletes a series, as the engine means it)."""
         if name not in HELPER_SOURCES:
             return
-        series = self.gauges.setdefault(name, {})
-        key = tuple(sorted(labels.items()))
-        if math.isnan(value) or (key and value == 0):
+        series = self.gauges.get(name)
+        if series is None:
+            series = self.gauges[name] = {}
+        key = _series_key(labels)
+        if value != value or (key and value == 0):  # NaN
             # a zero per-CIDR or per-ENI series adds nothing to the helper's sums; dropping it keeps a node's
             # memory flat while addresses come and go
             series.pop(key, None)
@@ -71,7 +78,7 @@ class NodeCounters:
         """Only the latencies the metrics helper reads are kept, as count and sum."""
         if name not in HELPER_SOURCES:
             return
-        folded = self.summaries.setdefault(name, {}).setdefault(tuple(sorted(labels.items())), [0.0, 0.0])
+        folded = self.summaries.setdefault(name, {}).setdefault(_series_key(labels), [0.0, 0.0])
         folded[0] += 1
         folded[1] += value
 

@@ -108,6 +108,7 @@ class NodeIpam:
         self.unschedulable = False
         self.last_insufficient: float | None = None
         self.last_decrease: float | None = None
+        self._gauges_reported: tuple[int, int, int, int] | None = None  # what report_gauges last set
         self.last_pool_action = clock.now()
         self.reconcile_cooldown: dict[str, float] = {}
         sink = checkpoint or StoreCheckpoint(self.checkpoint_store)
@@ -332,11 +333,20 @@ class NodeIpam:
         self.report_gauges()
 
     def report_gauges(self) -> None:
-        """Set the datastore gauges from the current state (the daemon also calls this before a scrape)."""
-        self.metrics.set("awscni_eni_allocated", len(self.ds.enis))
-        self.metrics.set("awscni_total_ip_addresses", self.ds.total)
-        self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
-        self.metrics.set("awscni_total_ipv4_prefixes", self.ds.allocated_prefix)
+        """Set the datastore gauges from the current state (the daemon also calls this before a scrape).
+
+        Every pool cycle calls this; values the sink already holds (`_gauges_reported`, kept equal to them by
+        the one other writer, `_report_pod_gauges`) are not set again.
+        """
+        ds = self.ds
+        gauges = (len(ds.enis), ds.total, ds.assigned, ds.allocated_prefix)
+        if gauges == self._gauges_reported:
+            return
+        self._gauges_reported = gauges
+        self.metrics.set("awscni_eni_allocated", gauges[0])
+        self.metrics.set("awscni_total_ip_addresses", gauges[1])
+        self.metrics.set("awscni_assigned_ip_addresses", gauges[2])
+        self.metrics.set("awscni_total_ipv4_prefixes", gauges[3])
 
     # --- pool decisions (§3) ------------------------------------------------------------------------
     def stats(self) -> Stats:
@@ -884,7 +894,11 @@ class NodeIpam:
         return restored
 
     def _report_pod_gauges(self, eni: Eni, cidr: Cidr) -> None:
-        self.metrics.set("awscni_assigned_ip_addresses", self.ds.assigned)
+        assigned = self.ds.assigned
+        self.metrics.set("awscni_assigned_ip_addresses", assigned)
+        held = self._gauges_reported
+        if held is not None:
+            self._gauges_reported = (held[0], held[1], assigned, held[3])
         self.metrics.set("awscni_assigned_ip_per_eni", eni.assigned, eni=eni.eni_id)
         self.metrics.set("awscni_assigned_ip_per_cidr", cidr.assigned, cidr=cidr.cidr)
 

@@ -22,6 +22,11 @@ from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
 ClusterFigures = dict[str, float]  # published name → value, in `HELPER_METRICS` order
 SeriesKey = tuple[str, Labels]
 
+# (published, source) per rule: each published name is one metric's, so the order they are summed in is free
+_GAUGES = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.GAUGE_SUM]
+_COUNTERS = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.COUNTER_INCREASE]
+_LATENCIES = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX]
+
 
 @dataclass
 class _NodeMemory:
@@ -44,20 +49,23 @@ class ClusterAggregator:
         self.polls += 1
         figures: ClusterFigures = dict.fromkeys(PUBLISHED_NAMES, 0.0)
         for node, snapshot in snapshots.items():
-            before = self._memory.get(node, _NodeMemory())
+            before = self._memory.get(node) or _NodeMemory()
             after = _NodeMemory(seen=self.polls)
-            for metric in HELPER_METRICS:
-                if metric.rule is Rule.GAUGE_SUM:
-                    figures[metric.published] += _gauge_sum(snapshot.values.get(metric.source, {}))
-                elif metric.rule is Rule.COUNTER_INCREASE:
-                    figures[metric.published] += _increases(
-                        metric.source, snapshot.values.get(metric.source, {}), before.counters, after.counters
-                    )
-                else:
-                    worst = _worst_latency(
-                        metric.source, snapshot.summaries.get(metric.source, {}), before.latency, after.latency
-                    )
-                    figures[metric.published] = max(figures[metric.published], worst)
+            values, summaries = snapshot.values, snapshot.summaries
+            # a family the node does not have adds nothing (and leaves nothing to remember)
+            for published, source in _GAUGES:
+                series = values.get(source)
+                if series:
+                    figures[published] += _gauge_sum(series)
+            for published, source in _COUNTERS:
+                series = values.get(source)
+                if series:
+                    figures[published] += _increases(source, series, before.counters, after.counters)
+            for published, source in _LATENCIES:
+                latency = summaries.get(source)
+                if latency:
+                    worst = _worst_latency(source, latency, before.latency, after.latency)
+                    figures[published] = max(figures[published], worst)
             self._memory[node] = after
         stale = [n for n, m in self._memory.items() if self.polls - m.seen >= self.forget_after]
         for node in stale:

@@ -9,7 +9,7 @@ sample costs the same on the last simulated hour as on the first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from vpccni.ipam.metrics import CountingMetrics
 from vpccni.ipam.node import NodeIpam
@@ -78,6 +78,7 @@ class ClusterSeries:
     def __init__(self) -> None:
         self.aggregator = ClusterAggregator()
         self._readers: dict[str, _SinkReader] = {}
+        self._folded_types: dict[type, bool] = {}  # a runtime Protocol check is slow: once per sink type
 
     def sample(self, engines: Mapping[str, NodeIpam]) -> ClusterFigures:
         snapshots: dict[str, NodeSnapshot] = {}
@@ -86,10 +87,17 @@ class ClusterSeries:
             sink = engine.metrics
             if isinstance(sink, CountingMetrics):
                 snapshots[name] = self._readers.setdefault(name, _SinkReader()).read(sink)
-            elif isinstance(sink, FoldedSink):
+            elif self._is_folded(sink):
                 snapshots[name] = _read_folded(sink)
             else:
                 raise TypeError(f"node {name}: its engine reports to a sink the cluster figures cannot read")
         for gone in set(self._readers) - set(engines):
             del self._readers[gone]
         return self.aggregator.aggregate(snapshots)
+
+    def _is_folded(self, sink: object) -> TypeGuard[FoldedSink]:
+        kind = type(sink)
+        folded = self._folded_types.get(kind)
+        if folded is None:
+            folded = self._folded_types[kind] = isinstance(sink, FoldedSink)
+        return folded

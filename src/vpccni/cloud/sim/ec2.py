@@ -1104,9 +1104,16 @@ def _matches(filters: Filters | None, values_of: Callable[[str], list[str] | Non
         values = values_of(name)
         if values is None:
             raise _err("InvalidParameterValue", f"The filter '{name}' is invalid")
-        if not any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted):
+        if not any(_value_matches(v, w) for v in values for w in wanted):
             return False
     return True
+
+
+def _value_matches(value: str, pattern: str) -> bool:
+    """fnmatch's answer; a pattern without wildcards (nearly all of them) is plain equality."""
+    if "*" in pattern or "?" in pattern or "[" in pattern:
+        return fnmatch.fnmatchcase(value, pattern)
+    return value == pattern
 
 
 def _tag_values(tags: dict[str, str], name: str) -> list[str] | None:
