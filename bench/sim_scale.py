@@ -7,6 +7,11 @@ least 90 % of events/s at 100 nodes; 5,000 nodes (`--nodes 5000`, not run by def
 It never fails on time: on a shared machine compare the ratios measured in the same run.
 
 Each size runs in a fresh process so peak memory is that size's own. No CloudTrail log is kept.
+
+The engine and simulator run compiled (`make native`, see vpccni/native.py) when the build is current. The
+baseline they replace, the same modules as pure Python (`VPCCNI_PURE_PYTHON=1`), runs in the same invocation at
+`--baseline-nodes` (default: the smallest size; 0 skips it), and the speed-up is printed beside it; both must
+report the same events and pods, or the benchmark fails.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -32,8 +38,12 @@ def run_one(nodes: int, hours: float) -> dict[str, Any]:
     summary = sim.run()
     wall = time.perf_counter() - start
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    import vpccni.ipam.node
+    from vpccni.native import compiled_in_use
+
     return {
         "nodes": nodes,
+        "engine": "compiled" if compiled_in_use(vpccni.ipam.node) else "pure-python",
         "virtual_hours": hours,
         "wall_s": round(wall, 2),
         "events": summary["events"],
@@ -59,10 +69,33 @@ def growth(results: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def measure(nodes: int, hours: float, pure: bool) -> dict[str, Any]:
+    env = {**os.environ, "VPCCNI_PURE_PYTHON": "1" if pure else "0"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(nodes), "--hours", str(hours)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['nodes']:>5} nodes × {r['virtual_hours']:g} h ({r['engine']}): {r['wall_s']:>7} s wall, "
+        f"{r['events']:>9} events ({r['events_per_s']:>8}/s), {r['pods_created']:>8} pods created, "
+        f"{r['node_steps']:>8} node steps, peak {r['peak_rss_mib']} MiB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, nargs="*", default=[100, 300, 1000], help="sizes (add 5000 by hand)")
     parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument(
+        "--baseline-nodes", type=int, help="size of the same-run pure-Python baseline (default: smallest; 0: none)"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -71,25 +104,26 @@ def main() -> None:
         return
     results = []
     for nodes in args.nodes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(nodes), "--hours", str(args.hours)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        results.append(json.loads(out.stdout))
+        results.append(measure(nodes, args.hours, pure=False))
         if not args.json:
-            r = results[-1]
-            print(
-                f"{r['nodes']:>5} nodes × {r['virtual_hours']:g} h: {r['wall_s']:>7} s wall, {r['events']:>9} events "
-                f"({r['events_per_s']:>8}/s), {r['pods_created']:>8} pods created, {r['node_steps']:>8} node steps, "
-                f"peak {r['peak_rss_mib']} MiB",
-                flush=True,
-            )
-    ratios = growth(results)
+            print(line(results[-1]), flush=True)
+    ratios: dict[str, Any] = growth(results)
+    baseline_nodes = min(args.nodes) if args.baseline_nodes is None else args.baseline_nodes
+    if baseline_nodes and results[0]["engine"] == "compiled":
+        pure = measure(baseline_nodes, args.hours, pure=True)
+        compiled = next((r for r in results if r["nodes"] == baseline_nodes), None) or measure(
+            baseline_nodes, args.hours, pure=False
+        )
+        if (pure["events"], pure["pods_created"]) != (compiled["events"], compiled["pods_created"]):
+            raise SystemExit(f"compiled and pure-Python runs disagree: {compiled} against {pure}")
+        ratios["baseline"] = pure
+        ratios["speedup_vs_pure_python"] = round(pure["wall_s"] / compiled["wall_s"], 2)
+        if not args.json:
+            print(line(pure))
+            print(f"compiled vs pure Python at {baseline_nodes} nodes: {ratios['speedup_vs_pure_python']}× faster")
     if args.json:
         print(json.dumps({"runs": results, **ratios}))
-    elif ratios:
+    elif "growth_wall_per_10x_nodes" in ratios:
         print(
             f"growth per 10× nodes: wall {ratios['growth_wall_per_10x_nodes']}×, "
             f"events {ratios['event_growth_per_10x_nodes']}× (linear = 10×); events/s at the largest size "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 # Virtual clocks start at 0; anything shown to people (trail, tags) dates them from this instant,
 # 2026-01-01T00:00:00Z. Real clocks already read Unix time.
@@ -34,7 +34,7 @@ class Clock(Protocol):
 class VirtualClock:
     """A clock that only moves when told to; `sleep` advances it at once."""
 
-    epoch = VIRTUAL_EPOCH
+    epoch: ClassVar[float] = VIRTUAL_EPOCH  # ClassVar: a class constant, also when compiled (vpccni/native.py)
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
@@ -57,7 +57,7 @@ class VirtualClock:
 class RealClock:
     """The wall clock (monotonic for intervals, offset to Unix time so trails show real dates)."""
 
-    epoch = 0.0  # it reads Unix time already
+    epoch: ClassVar[float] = 0.0  # it reads Unix time already
 
     def __init__(self) -> None:
         self._offset = time.time() - time.monotonic()

@@ -13,11 +13,14 @@ import ipaddress
 import random
 from typing import Literal
 
+from mypy_extensions import mypyc_attr
+
 BLOCK = 16
 RESERVED_LOW = 4  # network, router, DNS, reserved; plus the broadcast address
 Policy = Literal["random", "lowest"]
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 class _IndexedSet:
     """A set of ints with O(1) add, remove and uniform random choice."""
 
@@ -47,6 +50,7 @@ class _IndexedSet:
         return self._items[rng.randrange(len(self._items))]
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 class _LowestFirst:
     """Lazy min-heap over an _IndexedSet: the smallest member in O(log n) amortised."""
 
@@ -74,6 +78,7 @@ def parse_subnet_cidr(cidr: str) -> ipaddress.IPv4Network:
     return network
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 class SubnetAddresses:
     """Which addresses and /28 blocks of one subnet are free."""
 

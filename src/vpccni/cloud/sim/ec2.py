@@ -11,6 +11,7 @@ import fnmatch
 import ipaddress
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from vpccni import __version__, catalog
@@ -398,7 +399,7 @@ class SimEc2:
             out = [
                 Vpc(v.vpc_id, tuple(str(c) for c in v.cidrs), dict(v.tags))
                 for v in chosen
-                if _matches(filters, lambda name, v=v: _vpc_filter_values(v, name))  # type: ignore[misc]
+                if _matches(filters, partial(_vpc_filter_values, v))
             ]
             return out, None
 
@@ -418,17 +419,7 @@ class SimEc2:
                 if name not in by_name:
                     raise _err("InvalidParameterValue", f"The zone '{name}' does not exist in region {region}")
             chosen = [by_name[n] for n in zone_names] if zone_names else zones
-            simple = {"zone-name": "zone_name", "zone-id": "zone_id", "region-name": "region"}
-            out = [
-                z
-                for z in chosen
-                if _matches(
-                    filters,
-                    lambda name, z=z: (  # type: ignore[misc]
-                        [getattr(z, simple[name])] if name in simple else ["available"] if name == "state" else None
-                    ),
-                )
-            ]
+            out = [z for z in chosen if _matches(filters, partial(_zone_filter_values, z))]
             return out, None
 
         request = {
@@ -447,7 +438,7 @@ class SimEc2:
             out = [
                 self._instance_record(i)
                 for i in chosen
-                if _matches(filters, lambda name, i=i: _instance_filter_values(i, name, now))  # type: ignore[misc]
+                if _matches(filters, partial(_instance_filter_values, i, now=now))
             ]
             return out, None
 
@@ -461,11 +452,7 @@ class SimEc2:
         def body() -> tuple[list[Subnet], None]:
             _check_filter_names(filters, SUBNET_FILTERS)
             chosen = [self._subnet(s) for s in subnet_ids] if subnet_ids else list(self.cloud.subnets.values())
-            out = [
-                self._subnet_record(s)
-                for s in chosen
-                if _matches(filters, lambda name, s=s: _subnet_filter_values(s, name))  # type: ignore[misc]
-            ]
+            out = [self._subnet_record(s) for s in chosen if _matches(filters, partial(_subnet_filter_values, s))]
             return out, None
 
         request = {"subnetSet": items({"subnetId": s} for s in subnet_ids or ()), "filterSet": filter_set(filters)}
@@ -486,7 +473,7 @@ class SimEc2:
             out = [
                 self._eni_record(e)
                 for e in chosen
-                if _matches(filters, lambda name, e=e: _eni_filter_values(self.cloud, e, name, now))  # type: ignore[misc]
+                if _matches(filters, partial(_eni_filter_values, self.cloud, e, now=now))
             ]
             return out, None
 
@@ -1107,6 +1094,15 @@ def _matches(filters: Filters | None, values_of: Callable[[str], list[str] | Non
         if not any(_value_matches(v, w) for v in values for w in wanted):
             return False
     return True
+
+
+_ZONE_ATTRIBUTES = {"zone-name": "zone_name", "zone-id": "zone_id", "region-name": "region"}
+
+
+def _zone_filter_values(zone: AvailabilityZone, name: str) -> list[str] | None:
+    if name in _ZONE_ATTRIBUTES:
+        return [getattr(zone, _ZONE_ATTRIBUTES[name])]
+    return ["available"] if name == "state" else None
 
 
 def _value_matches(value: str, pattern: str) -> bool:

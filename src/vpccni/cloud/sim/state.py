@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mypy_extensions import mypyc_attr
+
 from vpccni.catalog import InstanceLimits
 from vpccni.cloud.clock import Clock
 from vpccni.cloud.records import MetadataEni
@@ -21,6 +23,7 @@ from vpccni.cloud.sim.trail import CloudTrail
 UNATTACHED_SLOT_LIMIT = 63  # the largest ipv4_per_eni − 1 in the catalog
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 @dataclass
 class VpcState:
     vpc_id: str
@@ -28,6 +31,7 @@ class VpcState:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 @dataclass
 class SubnetState:
     subnet_id: str
@@ -39,6 +43,7 @@ class SubnetState:
     external: list[int] = field(default_factory=list)  # addresses taken by others (shared subnet)
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 @dataclass
 class AttachmentState:
     attachment_id: str
@@ -55,6 +60,7 @@ class AttachmentState:
         return "attaching" if now < self.attached_at else "attached"
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 @dataclass
 class EniState:
     eni_id: str
@@ -85,6 +91,7 @@ class EniState:
         self.version += 1
 
 
+@mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 @dataclass
 class InstanceState:
     instance_id: str
