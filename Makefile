@@ -56,6 +56,12 @@ kubectl: $(STAMP)
 NATIVE_SOURCES := $(shell sed -n 's/^    "\(vpccni\.[a-z0-9_.]*\)",$$/\1/p' src/vpccni/native.py | tr . / | sed 's|^|src/|;s|$$|.py|')
 NATIVE_STAMP := build/mypyc/.built
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES) src/vpccni/native.py scripts/build_native.py
+	@command -v cc >/dev/null 2>&1 && $(BIN)/python -c "import os, sysconfig; \
+	  raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's gcc and python3-dev for mypyc"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev >/dev/null; \
+	  else echo "make native needs a C compiler and Python's headers (gcc, python3-dev)"; exit 1; fi; }
 	@echo "compiling $(words $(NATIVE_SOURCES)) modules with mypyc (about a minute and a half)"
 	$(BIN)/python scripts/build_native.py
 	@touch $(NATIVE_STAMP)

@@ -1,15 +1,16 @@
 """Compile `vpccni.native.COMPILED_MODULES` with mypyc, in place next to their sources (`make native`).
 
 Run from the repository root with the project's virtualenv (mypy, which ships mypyc, is a dev dependency).
-The C sources and objects go under build/mypyc; the extension modules (and the shared library they link,
-`vpccni_native__mypyc`) land in src/, where the editable install's path finds them, with
-src/vpccni/.native-build.json, the digest of each source they were built from. Git ignores them.
+The C sources, objects and extensions are built under build/mypyc, then the extension modules (and the shared
+library they link, `vpccni_native__mypyc`) are renamed into src/, where the editable install's path finds
+them, with src/vpccni/.native-build.json, the digest of each source they were built from. Git ignores them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,19 +36,22 @@ def main() -> None:
     setup(
         name="vpccni-native",
         ext_modules=extensions,
-        script_args=[
-            "-q",
-            "build_ext",
-            "--inplace",
-            "--build-temp",
-            str(build / "temp"),
-            "--build-lib",
-            str(build / "lib"),
-        ],
+        script_args=["-q", "build_ext", "--build-temp", str(build / "temp"), "--build-lib", str(build / "lib")],
     )
+    for built in (build / "lib").rglob("*.so"):
+        _install(built, SRC / built.relative_to(build / "lib"))
 
     with open(manifest_path(), "w", encoding="utf-8") as handle:
         json.dump(digests, handle, indent=1, sort_keys=True)
+
+
+def _install(built: Path, target: Path) -> None:
+    """Copy then rename: a process running the previous build keeps its mapped file (an in-place overwrite
+    would change the code under it)."""
+    temp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(built, temp)
+    os.chmod(temp, 0o755)
+    os.replace(temp, target)
 
 
 if __name__ == "__main__":
