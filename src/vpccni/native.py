@@ -119,8 +119,8 @@ class _SourceWhenNotCurrent:
                     import warnings
 
                     warnings.warn(
-                        "vpccni: the compiled modules are older than their sources; running the pure-Python "
-                        "ones (`make native` rebuilds them)",
+                        "vpccni: the compiled modules were built from other versions of their sources; running "
+                        "the pure-Python ones (`make native` rebuilds them)",
                         RuntimeWarning,
                         stacklevel=2,
                     )
