@@ -46,6 +46,11 @@ class Pod:
     revision: int = 0  # deployment pods: the pod template revision (a rolling restart makes a new one)
 
     @property
+    def fit_shape(self) -> tuple[float, float, bool]:
+        """All `Capacity.fits` reads of a pod: pods of one shape fit the same nodes."""
+        return (self.cpu, self.memory, self.host_network)
+
+    @property
     def measured_for_ip_wait(self) -> bool:
         """Workload pods on the pod network: host-network and DaemonSet pods are left out of the IP-wait figures."""
         return not self.host_network and not self.daemonset

@@ -547,10 +547,19 @@ class ClusterSimulation:
             self.events.at(self.world.now(), self._schedule_pending)
 
     def _schedule_pending(self) -> None:
+        """One scheduling pass over the pending pods, in order.
+
+        A pod no node took leaves its fit shape refused for the rest of the pass: binding only fills nodes, so
+        no later pod of that shape fits either (without this, a cluster of full nodes and many pending pods
+        costs every pending pod a walk over every node, each pass).
+        """
         self.scheduler_queued = False
+        refused: set[tuple[float, float, bool]] = set()
         for pod in list(self.pending.values()):
-            node = self.scheduler.place(pod)
+            shape = pod.fit_shape
+            node = None if shape in refused else self.scheduler.place(pod)
             if node is None:
+                refused.add(shape)
                 pod.unschedulable = True
                 continue
             del self.pending[pod.name]
