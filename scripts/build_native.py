@@ -23,14 +23,15 @@ def main() -> None:
     from mypyc.build import mypycify
     from setuptools import setup
 
-    from vpccni.native import COMPILED_MODULES, manifest_path, source_digest
+    from vpccni.native import COMPILED_MODULES, manifest_path, source_digest, source_path
 
     digests = {m: source_digest(m) for m in COMPILED_MODULES}  # before compiling: what the build is made from
     if os.path.exists(manifest_path()):
         os.remove(manifest_path())  # a build that fails half-way must not pass for a current one
-    os.chdir(SRC)  # mypyc names modules by their path from here, and builds in place from here
-    paths = [os.path.join(*m.split(".")) + ".py" for m in COMPILED_MODULES]
+    os.chdir(SRC)  # mypyc names modules by their path from here
+    paths = [os.path.relpath(source_path(m), SRC) for m in COMPILED_MODULES]
     build = ROOT / "build" / "mypyc"
+    shutil.rmtree(build / "lib", ignore_errors=True)  # only this build's extensions are installed below
     os.environ.setdefault("MYPY_CACHE_DIR", str(build / "mypy-cache"))
     extensions = mypycify(paths, opt_level="3", group_name="vpccni_native", target_dir=str(build / "c"))
     setup(

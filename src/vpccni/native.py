@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: importing typing would cost the plugin's start ~9 ms (mypy knows the name)
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from importlib.machinery import ModuleSpec
