@@ -8,6 +8,9 @@ because compiled modules call each other directly and must never be mixed with i
 another. `VPCCNI_PURE_PYTHON=1` asks for the source even when the build is current (profiling, the
 benchmarks' same-run baseline).
 
+Hot dataclasses of these modules write their `__init__` out (tests/unit/test_explicit_inits.py keeps it equal to
+the fields): mypyc compiles a written-out one, while the one dataclasses generates runs interpreted, ~15× slower.
+
 Standard library only: `vpccni/__init__.py` installs the guard, so the CNI plugin's import path pays for one
 list entry; nothing is looked at until a compiled module is imported.
 """

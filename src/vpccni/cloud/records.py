@@ -25,6 +25,22 @@ class Subnet:
     available_ip_address_count: int
     tags: dict[str, str] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        subnet_id: str,
+        vpc_id: str,
+        availability_zone: str,
+        cidr_block: str,
+        available_ip_address_count: int,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        object.__setattr__(self, "subnet_id", subnet_id)
+        object.__setattr__(self, "vpc_id", vpc_id)
+        object.__setattr__(self, "availability_zone", availability_zone)
+        object.__setattr__(self, "cidr_block", cidr_block)
+        object.__setattr__(self, "available_ip_address_count", available_ip_address_count)
+        object.__setattr__(self, "tags", {} if tags is None else tags)
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -53,6 +69,38 @@ class NetworkInterface:
     tags: dict[str, str] = field(default_factory=dict)
     attachment: Attachment | None = None
 
+    def __init__(
+        self,
+        eni_id: str,
+        subnet_id: str,
+        vpc_id: str,
+        availability_zone: str,
+        description: str,
+        status: str,
+        interface_type: str,
+        mac_address: str,
+        primary_ip: str,
+        secondary_ips: tuple[str, ...],
+        ipv4_prefixes: tuple[str, ...],
+        groups: tuple[str, ...] = (),
+        tags: dict[str, str] | None = None,
+        attachment: Attachment | None = None,
+    ) -> None:
+        object.__setattr__(self, "eni_id", eni_id)
+        object.__setattr__(self, "subnet_id", subnet_id)
+        object.__setattr__(self, "vpc_id", vpc_id)
+        object.__setattr__(self, "availability_zone", availability_zone)
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "interface_type", interface_type)
+        object.__setattr__(self, "mac_address", mac_address)
+        object.__setattr__(self, "primary_ip", primary_ip)
+        object.__setattr__(self, "secondary_ips", secondary_ips)
+        object.__setattr__(self, "ipv4_prefixes", ipv4_prefixes)
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "tags", {} if tags is None else tags)
+        object.__setattr__(self, "attachment", attachment)
+
 
 @dataclass(frozen=True)
 class InstanceEni:
@@ -61,6 +109,20 @@ class InstanceEni:
     device_index: int
     network_card_index: int
     status: str
+
+    def __init__(
+        self,
+        eni_id: str,
+        attachment_id: str,
+        device_index: int,
+        network_card_index: int,
+        status: str,
+    ) -> None:
+        object.__setattr__(self, "eni_id", eni_id)
+        object.__setattr__(self, "attachment_id", attachment_id)
+        object.__setattr__(self, "device_index", device_index)
+        object.__setattr__(self, "network_card_index", network_card_index)
+        object.__setattr__(self, "status", status)
 
 
 @dataclass(frozen=True)
@@ -111,6 +173,32 @@ class MetadataEni:
     local_ipv4s: tuple[str, ...]  # primary first
     ipv4_prefixes: tuple[str, ...]
 
+    def __init__(
+        self,
+        mac: str,
+        eni_id: str,
+        device_number: int,
+        network_card: int,
+        subnet_id: str,
+        subnet_cidr: str,
+        vpc_id: str,
+        vpc_cidrs: tuple[str, ...],
+        security_group_ids: tuple[str, ...],
+        local_ipv4s: tuple[str, ...],
+        ipv4_prefixes: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "mac", mac)
+        object.__setattr__(self, "eni_id", eni_id)
+        object.__setattr__(self, "device_number", device_number)
+        object.__setattr__(self, "network_card", network_card)
+        object.__setattr__(self, "subnet_id", subnet_id)
+        object.__setattr__(self, "subnet_cidr", subnet_cidr)
+        object.__setattr__(self, "vpc_id", vpc_id)
+        object.__setattr__(self, "vpc_cidrs", vpc_cidrs)
+        object.__setattr__(self, "security_group_ids", security_group_ids)
+        object.__setattr__(self, "local_ipv4s", local_ipv4s)
+        object.__setattr__(self, "ipv4_prefixes", ipv4_prefixes)
+
 
 @dataclass(frozen=True)
 class InstanceMetadata:
@@ -121,6 +209,24 @@ class InstanceMetadata:
     primary_mac: str
     region: str
     enis: tuple[MetadataEni, ...]
+
+    def __init__(
+        self,
+        instance_id: str,
+        instance_type: str,
+        availability_zone: str,
+        local_ipv4: str,
+        primary_mac: str,
+        region: str,
+        enis: tuple[MetadataEni, ...],
+    ) -> None:
+        object.__setattr__(self, "instance_id", instance_id)
+        object.__setattr__(self, "instance_type", instance_type)
+        object.__setattr__(self, "availability_zone", availability_zone)
+        object.__setattr__(self, "local_ipv4", local_ipv4)
+        object.__setattr__(self, "primary_mac", primary_mac)
+        object.__setattr__(self, "region", region)
+        object.__setattr__(self, "enis", enis)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,44 @@ class Pod:
     lifetime: float | None = None  # job and arrival pods: seconds of work once Running, then deleted
     revision: int = 0  # deployment pods: the pod template revision (a rolling restart makes a new one)
 
+    def __init__(
+        self,
+        name: str,
+        owner: str,
+        namespace: str,
+        cpu: float,
+        memory: float,
+        host_network: bool,
+        daemonset: bool,
+        created: float,
+        phase: Phase = Phase.UNSCHEDULABLE,
+        node: Node | None = None,
+        started: float | None = None,
+        sandbox_attempts: int = 0,
+        deleted: bool = False,
+        unschedulable: bool = False,
+        bound_at: float | None = None,
+        lifetime: float | None = None,
+        revision: int = 0,
+    ) -> None:
+        self.name = name
+        self.owner = owner
+        self.namespace = namespace
+        self.cpu = cpu
+        self.memory = memory
+        self.host_network = host_network
+        self.daemonset = daemonset
+        self.created = created
+        self.phase = phase
+        self.node = node
+        self.started = started
+        self.sandbox_attempts = sandbox_attempts
+        self.deleted = deleted
+        self.unschedulable = unschedulable
+        self.bound_at = bound_at
+        self.lifetime = lifetime
+        self.revision = revision
+
     @property
     def fit_shape(self) -> tuple[float, float, bool]:
         """All `Capacity.fits` reads of a pod: pods of one shape fit the same nodes."""

@@ -64,6 +64,28 @@ class AddRequest:
     infra_container_id: str = ""
     requires_multi_nic: bool = False
 
+    def __init__(
+        self,
+        client_version: str,
+        container_id: str,
+        if_name: str,
+        network_name: str,
+        netns: str = "",
+        pod_name: str = "",
+        pod_namespace: str = "",
+        infra_container_id: str = "",
+        requires_multi_nic: bool = False,
+    ) -> None:
+        object.__setattr__(self, "client_version", client_version)
+        object.__setattr__(self, "container_id", container_id)
+        object.__setattr__(self, "if_name", if_name)
+        object.__setattr__(self, "network_name", network_name)
+        object.__setattr__(self, "netns", netns)
+        object.__setattr__(self, "pod_name", pod_name)
+        object.__setattr__(self, "pod_namespace", pod_namespace)
+        object.__setattr__(self, "infra_container_id", infra_container_id)
+        object.__setattr__(self, "requires_multi_nic", requires_multi_nic)
+
 
 @dataclass(frozen=True)
 class DelRequest:
@@ -77,12 +99,39 @@ class DelRequest:
     infra_container_id: str = ""
     pod_uid: str = ""
 
+    def __init__(
+        self,
+        client_version: str,
+        container_id: str,
+        if_name: str,
+        network_name: str,
+        reason: str = "PodDeleted",
+        pod_name: str = "",
+        pod_namespace: str = "",
+        infra_container_id: str = "",
+        pod_uid: str = "",
+    ) -> None:
+        object.__setattr__(self, "client_version", client_version)
+        object.__setattr__(self, "container_id", container_id)
+        object.__setattr__(self, "if_name", if_name)
+        object.__setattr__(self, "network_name", network_name)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "pod_name", pod_name)
+        object.__setattr__(self, "pod_namespace", pod_namespace)
+        object.__setattr__(self, "infra_container_id", infra_container_id)
+        object.__setattr__(self, "pod_uid", pod_uid)
+
 
 @dataclass(frozen=True)
 class PodAddress:
     ipv4: str
     device_number: int
     route_table_id: int
+
+    def __init__(self, ipv4: str, device_number: int, route_table_id: int) -> None:
+        object.__setattr__(self, "ipv4", ipv4)
+        object.__setattr__(self, "device_number", device_number)
+        object.__setattr__(self, "route_table_id", route_table_id)
 
 
 @dataclass(frozen=True)
@@ -94,12 +143,33 @@ class AddReply:
     network_policy_mode: str = ""
     reason: str = ""  # why Success is false; not on the reference's wire, logged and sent on the fast endpoint
 
+    def __init__(
+        self,
+        success: bool,
+        addresses: tuple[PodAddress, ...] = (),
+        use_external_snat: bool = False,
+        vpc_v4_cidrs: tuple[str, ...] = (),
+        network_policy_mode: str = "",
+        reason: str = "",
+    ) -> None:
+        object.__setattr__(self, "success", success)
+        object.__setattr__(self, "addresses", addresses)
+        object.__setattr__(self, "use_external_snat", use_external_snat)
+        object.__setattr__(self, "vpc_v4_cidrs", vpc_v4_cidrs)
+        object.__setattr__(self, "network_policy_mode", network_policy_mode)
+        object.__setattr__(self, "reason", reason)
+
 
 @dataclass(frozen=True)
 class DelReply:
     success: bool
     addresses: tuple[PodAddress, ...] = field(default_factory=tuple)
     network_policy_mode: str = ""
+
+    def __init__(self, success: bool, addresses: tuple[PodAddress, ...] = (), network_policy_mode: str = "") -> None:
+        object.__setattr__(self, "success", success)
+        object.__setattr__(self, "addresses", addresses)
+        object.__setattr__(self, "network_policy_mode", network_policy_mode)
 
 
 class CniBackend:

@@ -60,12 +60,22 @@ class IpamKey:
     container_id: str
     if_name: str
 
+    def __init__(self, network_name: str, container_id: str, if_name: str) -> None:
+        object.__setattr__(self, "network_name", network_name)
+        object.__setattr__(self, "container_id", container_id)
+        object.__setattr__(self, "if_name", if_name)
+
 
 @dataclass(frozen=True, slots=True)
 class PodMetadata:
     namespace: str = ""
     name: str = ""
     interfaces_count: int = 1
+
+    def __init__(self, namespace: str = "", name: str = "", interfaces_count: int = 1) -> None:
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "interfaces_count", interfaces_count)
 
 
 @dataclass(slots=True)
@@ -88,6 +98,22 @@ class Cidr:
     size: int
     entries: dict[int, AddressEntry] = field(default_factory=dict)  # offset → entry, created on first use
     assigned: int = 0
+
+    def __init__(
+        self,
+        cidr: str,
+        is_prefix: bool,
+        base: int,
+        size: int,
+        entries: dict[int, AddressEntry] | None = None,
+        assigned: int = 0,
+    ) -> None:
+        self.cidr = cidr
+        self.is_prefix = is_prefix
+        self.base = base
+        self.size = size
+        self.entries = {} if entries is None else entries
+        self.assigned = assigned
 
     @classmethod
     def parse(cls, cidr: str) -> Cidr:
@@ -129,6 +155,13 @@ class Stats:
     total_prefixes: int
     free_prefixes: int
 
+    def __init__(self, total: int, assigned: int, cooldown: int, total_prefixes: int, free_prefixes: int) -> None:
+        object.__setattr__(self, "total", total)
+        object.__setattr__(self, "assigned", assigned)
+        object.__setattr__(self, "cooldown", cooldown)
+        object.__setattr__(self, "total_prefixes", total_prefixes)
+        object.__setattr__(self, "free_prefixes", free_prefixes)
+
     @property
     def avail(self) -> int:
         return self.total - self.assigned
@@ -140,6 +173,12 @@ class Assignment:
     eni_id: str
     device_number: int
     route_table_id: int
+
+    def __init__(self, address: str, eni_id: str, device_number: int, route_table_id: int) -> None:
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "eni_id", eni_id)
+        object.__setattr__(self, "device_number", device_number)
+        object.__setattr__(self, "route_table_id", route_table_id)
 
 
 class CheckpointSink(Protocol):

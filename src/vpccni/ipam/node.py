@@ -17,8 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -66,6 +65,37 @@ WAITING_FRESH = 30.0  # a refused pod retries within 15 s (kubelet): older refus
 __all__ = ["INSUFFICIENT_CIDR_BACKOFF", "IpamInitError", "NodeIpam", "Release"]
 
 
+class Unlocked:
+    """`with`: the lock let go for the block, taken back after it, also on an exception (a class, not a
+    generator context manager: the simulator enters one for each EC2 call)."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: ReleasableLock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        self.lock.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.acquire()
+
+
+class NoLock:
+    """`with` that does nothing: the engine runs without a caller's lock (the simulators)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+NO_LOCK = NoLock()
+
+
 @dataclass(frozen=True)
 class Release:
     eni_id: str
@@ -73,6 +103,20 @@ class Release:
     device_number: int
     route_table_id: int
     interfaces_count: int
+
+    def __init__(
+        self,
+        eni_id: str,
+        address: str,
+        device_number: int,
+        route_table_id: int,
+        interfaces_count: int,
+    ) -> None:
+        object.__setattr__(self, "eni_id", eni_id)
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "device_number", device_number)
+        object.__setattr__(self, "route_table_id", route_table_id)
+        object.__setattr__(self, "interfaces_count", interfaces_count)
 
 
 class NodeIpam:
@@ -156,18 +200,10 @@ class NodeIpam:
         return self.facts.vpc_cidrs
 
     # --- acting on EC2 without the caller's lock ------------------------------------------------------
-    @contextmanager
-    def unlocked(self) -> Iterator[None]:
+    def unlocked(self) -> Unlocked | NoLock:
         """EC2 calls, their back-off sleeps and checkpoint waits run here: without the engine lock, if any."""
         lock = self.lock
-        if lock is None:
-            yield
-            return
-        lock.release()
-        try:
-            yield
-        finally:
-            lock.acquire()
+        return NO_LOCK if lock is None else Unlocked(lock)
 
     def _metadata(self) -> InstanceMetadata | None:
         with self.unlocked():

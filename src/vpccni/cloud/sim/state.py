@@ -83,6 +83,44 @@ class EniState:
     # so the view of an unchanged ENI is built once, not at every metadata read.
     version: int = 0
 
+    def __init__(
+        self,
+        eni_id: str,
+        subnet_id: str,
+        vpc_id: str,
+        az: str,
+        description: str,
+        groups: list[str],
+        tags: dict[str, str],
+        mac: str,
+        interface_type: str,
+        primary: int,
+        created_at: float,
+        metadata_at: float,
+        secondaries: dict[int, float] | None = None,
+        prefixes: dict[int, float] | None = None,
+        attachment: AttachmentState | None = None,
+        conntrack: dict[str, int] | None = None,
+        version: int = 0,
+    ) -> None:
+        self.eni_id = eni_id
+        self.subnet_id = subnet_id
+        self.vpc_id = vpc_id
+        self.az = az
+        self.description = description
+        self.groups = groups
+        self.tags = tags
+        self.mac = mac
+        self.interface_type = interface_type
+        self.primary = primary
+        self.created_at = created_at
+        self.metadata_at = metadata_at
+        self.secondaries = {} if secondaries is None else secondaries
+        self.prefixes = {} if prefixes is None else prefixes
+        self.attachment = attachment
+        self.conntrack = conntrack
+        self.version = version
+
     @property
     def slots(self) -> int:
         return len(self.secondaries) + len(self.prefixes)
