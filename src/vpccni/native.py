@@ -42,6 +42,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "vpccni.cluster.clocks",
     "vpccni.cluster.efficiency",
     "vpccni.cluster.model",
+    "vpccni.cluster.node_metrics",
     "vpccni.cluster.scheduler",
     "vpccni.cluster.simulation",
     "vpccni.cluster.stepping",

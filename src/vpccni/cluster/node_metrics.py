@@ -18,6 +18,9 @@ CALLS = "awscni_ec2api_req_count"
 FAILED_CALLS = "awscni_ec2api_error_count"
 API_ERRORS = "awscni_aws_api_error_count"
 KEPT = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
+# `inc`'s default amount, named rather than written as a literal: mypyc (this module is compiled) fails to render
+# the text signature of a method with a literal default before **labels, and leaves a named default out of it
+ONE = 1.0
 
 
 def _series_key(labels: dict[str, str]) -> Labels:
@@ -41,7 +44,7 @@ class NodeCounters:
         self.gauges: dict[str, dict[Labels, float]] = {}
         self.summaries: dict[str, dict[Labels, list[float]]] = {}  # [count, sum]
 
-    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+    def inc(self, name: str, amount: float = ONE, **labels: str) -> None:
         if name == CALLS:
             fn = labels.get("fn", "")
             self.calls[fn] = self.calls.get(fn, 0.0) + amount
