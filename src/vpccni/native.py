@@ -54,6 +54,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "vpccni.ipam.node",
     "vpccni.ipam.policy",
     "vpccni.metrics_helper.aggregate",
+    "vpccni.metrics_helper.simulated",
 )
 # the directory holding the `vpccni` package (os.path, not pathlib: this module is on the plugin's import path)
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

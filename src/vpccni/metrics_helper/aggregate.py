@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from vpccni.metrics_helper.names import HELPER_METRICS, PUBLISHED_NAMES, Rule
 from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
 
 ClusterFigures = dict[str, float]  # published name → value, in `HELPER_METRICS` order
-SeriesKey = tuple[str, Labels]
 
 # (published, source) per rule: each published name is one metric's, so the order they are summed in is free
 _GAUGES = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.GAUGE_SUM]
@@ -28,11 +26,19 @@ _COUNTERS = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.C
 _LATENCIES = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX]
 
 
-@dataclass
 class _NodeMemory:
-    counters: dict[SeriesKey, float] = field(default_factory=dict)
-    latency: dict[SeriesKey, Summary] = field(default_factory=dict)
-    seen: int = 0  # the poll that last scraped the node
+    """A node's series at its last poll, by family then labels (no per-series key is built at each poll)."""
+
+    __slots__ = ("counters", "latency", "seen")
+
+    def __init__(self, seen: int = 0) -> None:
+        self.counters: dict[str, dict[Labels, float]] = {}
+        self.latency: dict[str, dict[Labels, Summary]] = {}
+        self.seen = seen  # the poll that last scraped the node
+
+
+_FORGOTTEN: dict[Labels, float] = {}  # a family a node did not have at its last poll (read-only)
+_NO_LATENCY: dict[Labels, Summary] = {}
 
 
 class ClusterAggregator:
@@ -60,11 +66,14 @@ class ClusterAggregator:
             for published, source in _COUNTERS:
                 series = values.get(source)
                 if series:
-                    figures[published] += _increases(source, series, before.counters, after.counters)
+                    now: dict[Labels, float] = {}
+                    figures[published] += _increases(series, before.counters.get(source, _FORGOTTEN), now)
+                    after.counters[source] = now
             for published, source in _LATENCIES:
                 latency = summaries.get(source)
                 if latency:
-                    worst = _worst_latency(source, latency, before.latency, after.latency)
+                    worst = _worst_latency(latency, before.latency.get(source, _NO_LATENCY))
+                    after.latency[source] = dict(latency)
                     figures[published] = max(figures[published], worst)
             self._memory[node] = after
         stale = [n for n, m in self._memory.items() if self.polls - m.seen >= self.forget_after]
@@ -88,33 +97,23 @@ def increase(previous: float | None, current: float) -> float:
     return current - previous
 
 
-def _increases(
-    source: str, series: Mapping[Labels, float], before: Mapping[SeriesKey, float], after: dict[SeriesKey, float]
-) -> float:
+def _increases(series: Mapping[Labels, float], before: Mapping[Labels, float], after: dict[Labels, float]) -> float:
     total = 0.0
     for labels, value in series.items():
         if math.isnan(value):
             continue
-        key = (source, labels)
-        total += increase(before.get(key), value)
-        after[key] = value
+        total += increase(before.get(labels), value)
+        after[labels] = value
     return total
 
 
-def _worst_latency(
-    source: str,
-    series: Mapping[Labels, Summary],
-    before: Mapping[SeriesKey, Summary],
-    after: dict[SeriesKey, Summary],
-) -> float:
+def _worst_latency(series: Mapping[Labels, Summary], before: Mapping[Labels, Summary]) -> float:
     worst = 0.0
     for labels, summary in series.items():
-        key = (source, labels)
-        after[key] = summary
         if summary.p99 is not None:
             worst = max(worst, summary.p99)
             continue
-        previous = before.get(key)
+        previous = before.get(labels)
         if previous is None or summary.observations < previous.observations:
             count, total = summary.observations, summary.total
         else:
