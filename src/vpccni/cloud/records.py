@@ -9,6 +9,12 @@ Filters = Mapping[str, Sequence[str]]
 Tags = Mapping[str, str]
 
 
+def dotted_quad(value: int) -> str:
+    """An IPv4 address's text from its integer value, as `str(IPv4Address(value))` gives it, without the
+    `ipaddress` objects (the engine and the simulated EC2 render an address on every assignment)."""
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
 @dataclass(frozen=True)
 class Vpc:
     vpc_id: str

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from vpccni.cloud.records import dotted_quad
+
 MIGRATED_NETWORK = "_migrated-from-cri"
 MIGRATED_IFNAME = "unknown"
 
@@ -64,6 +66,19 @@ class IpamKey:
         object.__setattr__(self, "network_name", network_name)
         object.__setattr__(self, "container_id", container_id)
         object.__setattr__(self, "if_name", if_name)
+
+    # written out like __init__ (compiled): the datastore looks a key up on every pod ADD and DEL
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IpamKey):
+            return NotImplemented
+        return (
+            self.network_name == other.network_name
+            and self.container_id == other.container_id
+            and self.if_name == other.if_name
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.network_name, self.container_id, self.if_name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +136,7 @@ class Cidr:
         return cls(text, prefixlen < 32, base, 1 << (32 - prefixlen))
 
     def address(self, offset: int) -> str:
-        return str(ipaddress.IPv4Address(self.base + offset))
+        return dotted_quad(self.base + offset)
 
 
 @dataclass

@@ -15,6 +15,8 @@ from typing import Literal
 
 from mypy_extensions import mypyc_attr
 
+from vpccni.cloud.records import dotted_quad
+
 BLOCK = 16
 RESERVED_LOW = 4  # network, router, DNS, reserved; plus the broadcast address
 Policy = Literal["random", "lowest"]
@@ -122,8 +124,7 @@ class SubnetAddresses:
         return int(ipaddress.IPv4Address(address)) - self.base
 
     def address(self, offset: int) -> str:
-        value = self.base + offset  # formatted by hand: the metadata view renders every address it lists
-        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+        return dotted_quad(self.base + offset)  # the metadata view renders every address it lists
 
     def prefix(self, block_offset: int) -> str:
         return f"{self.address(block_offset)}/28"
