@@ -73,6 +73,9 @@ MUTATING_ACTIONS = (
 
 log = logging.getLogger("vpccni.cluster")
 PROGRESS_EVERY = 4096  # events between two progress reports (and stop checks)
+# progress reports between two `_collect_young` (2**18 events): a run leaves next to no cyclic garbage (none found in
+# 3 virtual hours of 1,000 nodes), so a collection is a scan for nothing; every 4,096 events it cost 5 % of the run
+COLLECT_EVERY_REPORTS = 64
 
 
 _gc_lock = threading.Lock()
@@ -729,6 +732,7 @@ class ClusterSimulation:
         events, world = self.events, self.world
         started = time.perf_counter()
         countdown = PROGRESS_EVERY
+        reports = 0
         with _collections_deferred():
             while True:
                 popped = events.pop_until(end)
@@ -739,7 +743,9 @@ class ClusterSimulation:
                 countdown -= 1
                 if countdown == 0:
                     countdown = PROGRESS_EVERY
-                    _collect_young()
+                    reports += 1
+                    if reports % COLLECT_EVERY_REPORTS == 0:
+                        _collect_young()
                     self._report_progress(started)
                     if self.stop is not None and self.stop.requested:
                         self.stopped_early = True
