@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 
 # Virtual clocks start at 0; anything shown to people (trail, tags) dates them from this instant,
@@ -72,6 +73,4 @@ class RealClock:
 
 def utc_iso(seconds: float, epoch: float) -> str:
     """RFC 3339 UTC time of a reading of a clock whose `epoch` is given, e.g. "2026-01-01T00:00:05Z"."""
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(seconds + epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

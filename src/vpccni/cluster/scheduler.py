@@ -13,15 +13,21 @@ import heapq
 from vpccni.cluster.model import Node, Pod
 
 
-def allocation_key(node: Node) -> tuple[float, int, str]:
+def allocation_share(node: Node) -> float:
+    """The placement order's first key: the mean of requested CPU and memory fractions (rounded: ties go on)."""
     capacity = node.capacity
     share = (capacity.cpu_used / capacity.cpu if capacity.cpu else 0.0) + capacity.memory_used / capacity.memory
-    return (round(share / 2, 9), len(node.pods), node.name)
+    return round(share / 2, 9)
+
+
+# (share, pods, name, version, node): one flat tuple, so the heap compares scalars, never builds a key tuple; name
+# and version are unique together, so the node itself is never compared
+Entry = tuple[float, int, str, int, Node]
 
 
 class Scheduler:
     def __init__(self) -> None:
-        self._heap: list[tuple[tuple[float, int, str], int, Node]] = []
+        self._heap: list[Entry] = []
         self._version: dict[str, int] = {}
 
     def update(self, node: Node) -> None:
@@ -29,13 +35,13 @@ class Scheduler:
         version = self._version.get(node.name, 0) + 1
         self._version[node.name] = version
         if node.ready and not node.tainted:
-            heapq.heappush(self._heap, (allocation_key(node), version, node))
+            heapq.heappush(self._heap, (allocation_share(node), len(node.pods), node.name, version, node))
             if len(self._heap) > 2 * len(self._version) + 64:
                 self._compact()
 
     def _compact(self) -> None:
         """Drop stale entries (placement reads only the newest one per node), so the heap stays ~ one per node."""
-        self._heap = [entry for entry in self._heap if self._version.get(entry[2].name) == entry[1]]
+        self._heap = [entry for entry in self._heap if self._version.get(entry[2]) == entry[3]]
         heapq.heapify(self._heap)
 
     def forget(self, node: Node) -> None:
@@ -46,10 +52,11 @@ class Scheduler:
         skipped = []
         chosen = None
         while self._heap:
-            key, version, node = heapq.heappop(self._heap)
-            if self._version.get(node.name) != version:
+            entry = heapq.heappop(self._heap)
+            node = entry[4]
+            if self._version.get(node.name) != entry[3]:
                 continue  # stale entry
-            skipped.append((key, version, node))
+            skipped.append(entry)
             if node.fits(pod):
                 chosen = node
                 break
