@@ -26,15 +26,30 @@ import sys
 import time
 from typing import Any
 
+PROGRESS_SECONDS = 30.0  # a size still running says where it is this often (stderr)
+
 
 def run_one(nodes: int, hours: float) -> dict[str, Any]:
     from vpccni.cluster import ClusterSimulation
     from vpccni.cluster.churn import churn_scenario
+    from vpccni.cluster.progress import RunProgress
     from vpccni.cluster.scenario import Scenario
+
+    last = [0.0]
+
+    def report(p: RunProgress) -> None:
+        if p.wall_seconds - last[0] >= PROGRESS_SECONDS:
+            last[0] = p.wall_seconds
+            print(
+                f"  {nodes} nodes: {p.virtual_seconds / 3600:.1f} h of {p.duration / 3600:g} h simulated, "
+                f"{p.events} events ({p.events_per_second:,.0f}/s), {p.wall_seconds:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     spec = Scenario.model_validate(churn_scenario(nodes, hours))
     start = time.perf_counter()
-    sim = ClusterSimulation(spec, trail="none")
+    sim = ClusterSimulation(spec, trail="none", progress=report)
     summary = sim.run()
     wall = time.perf_counter() - start
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -71,14 +86,21 @@ def growth(results: list[dict[str, Any]]) -> dict[str, float]:
 
 def measure(nodes: int, hours: float, pure: bool) -> dict[str, Any]:
     env = {**os.environ, "VPCCNI_PURE_PYTHON": "1" if pure else "0"}
-    out = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, __file__, "--one", str(nodes), "--hours", str(hours)],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-    )
-    return dict(json.loads(out.stdout))
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        for line in child.stderr:  # progress lines go on; the engines' log lines (throttled calls) are dropped
+            if line.startswith("  "):
+                print(line, end="", file=sys.stderr, flush=True)
+        result = child.stdout.read()
+    if child.returncode:
+        raise SystemExit(f"the {nodes}-node run failed (exit {child.returncode})")
+    return dict(json.loads(result))
 
 
 def line(r: dict[str, Any]) -> str:
