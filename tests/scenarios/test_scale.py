@@ -29,7 +29,7 @@ from vpccni.cluster.efficiency import Durations, IdleAddresses, quantile, thin_s
 from vpccni.cluster.model import Capacity, Node, Phase, Pod
 from vpccni.cluster.progress import RunProgress, StopRequest
 from vpccni.cluster.scenario import Scenario
-from vpccni.cluster.scheduler import Scheduler
+from vpccni.cluster.scheduler import PendingPods, Scheduler
 from vpccni.ipam.datastore import Datastore, DatastoreError, IpamKey, PodMetadata, parse_cidr
 
 SRC = Path(__file__).parents[2] / "src"
@@ -299,6 +299,28 @@ def test_the_scheduler_heap_stays_about_one_entry_per_node() -> None:
     assert len(scheduler._heap) <= 2 * len(nodes) + 64
     pod = Pod("p", "d", "ns", cpu=0.1, memory=1e8, host_network=False, daemonset=False, created=0.0)
     assert scheduler.place(pod) is nodes[0]  # all equally empty: the first by name
+
+
+def test_pending_pods_settle_a_pass_only_when_every_shape_is_refused() -> None:
+    pending = PendingPods()
+
+    def pod(name: str, cpu: float) -> Pod:
+        return Pod(name, "d", "ns", cpu=cpu, memory=1e8, host_network=False, daemonset=False, created=0.0)
+
+    small, big, other = pod("a", 0.1), pod("b", 0.1), pod("c", 4.0)
+    for p in (small, big, other):
+        pending.add(p)
+    pending.add(small)  # already pending: stays where it is
+    assert [p.name for p in pending.pods()] == ["a", "b", "c"]
+    pending.refused(small)
+    assert small.unschedulable and not big.unschedulable
+    assert not pending.settled({small.fit_shape})  # the 4-CPU shape may still fit somewhere
+    assert not big.unschedulable
+    assert pending.settled({small.fit_shape, other.fit_shape})
+    assert big.unschedulable and other.unschedulable  # the pods never tried are marked as the pass would
+    pending.remove(other)
+    pending.remove(other)  # gone already: nothing happens
+    assert len(pending) == 2 and pending.settled({small.fit_shape})
 
 
 def test_a_dates_epoch_comes_from_the_clock_kind() -> None:

@@ -63,3 +63,56 @@ class Scheduler:
         for entry in skipped:
             heapq.heappush(self._heap, entry)
         return chosen
+
+
+Shape = tuple[float, float, bool]  # `Pod.fit_shape`
+
+
+class PendingPods:
+    """Pods waiting for a node, in the order they became pending, with what a scheduling pass needs to stop early:
+    how many pending pods have each fit shape, and which were never tried (not yet marked Unschedulable)."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, Pod] = {}
+        self._untried: dict[str, Pod] = {}
+        self._shapes: dict[Shape, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def add(self, pod: Pod) -> None:
+        if pod.name in self._pods:
+            return
+        self._pods[pod.name] = pod
+        shape = pod.fit_shape
+        self._shapes[shape] = self._shapes.get(shape, 0) + 1
+        if not pod.unschedulable:
+            self._untried[pod.name] = pod
+
+    def remove(self, pod: Pod) -> None:
+        if self._pods.pop(pod.name, None) is None:
+            return
+        self._untried.pop(pod.name, None)
+        shape = pod.fit_shape
+        left = self._shapes[shape] - 1
+        if left:
+            self._shapes[shape] = left
+        else:
+            del self._shapes[shape]
+
+    def pods(self) -> list[Pod]:
+        return list(self._pods.values())
+
+    def refused(self, pod: Pod) -> None:
+        """The scheduler tried `pod` and no node took it (PodScheduled=False, reason Unschedulable)."""
+        pod.unschedulable = True
+        self._untried.pop(pod.name, None)
+
+    def settled(self, refused: set[Shape]) -> bool:
+        """Whether the rest of a pass would change nothing: every pending shape is refused (binding only fills
+        nodes, so none fits later in the pass), once the pods never tried are marked as refused here."""
+        if len(refused) < len(self._shapes) or any(shape not in refused for shape in self._shapes):
+            return False
+        for pod in list(self._untried.values()):
+            self.refused(pod)
+        return True

@@ -39,7 +39,7 @@ from vpccni.cluster.scenario import (
     cpu_cores,
     memory_bytes,
 )
-from vpccni.cluster.scheduler import Scheduler
+from vpccni.cluster.scheduler import PendingPods, Scheduler, Shape
 from vpccni.cluster.stepping import NodeStepper
 from vpccni.cluster.workloads import (
     JobBursts,
@@ -161,7 +161,7 @@ class ClusterSimulation:
         self.deployments: dict[str, Deployment] = {}
         self.daemonset_specs = [self._daemonset(d) for d in scenario.daemonsets]
         self.pods: dict[str, Pod] = {}
-        self.pending: dict[str, Pod] = {}  # Unschedulable, in creation order
+        self.pending = PendingPods()  # Unschedulable, in creation order
         self.removed_nodes: list[Node] = []
         self.node_serial = 0
         self.scheduler = Scheduler()
@@ -435,7 +435,7 @@ class ClusterSimulation:
             template.next_name(), template.owner, template.namespace, template.cpu, template.memory, False
         )
         pod.lifetime = lifetime
-        self.pending[pod.name] = pod
+        self.pending.add(pod)
         self._queue_scheduler()
         return pod
 
@@ -447,7 +447,7 @@ class ClusterSimulation:
 
     def pending_pods(self) -> list[Pod]:
         """Pods the scheduler tried and could not place (what the autoscaler reacts to)."""
-        return [p for p in self.pending.values() if p.unschedulable]
+        return [p for p in self.pending.pods() if p.unschedulable]
 
     def scale_deployment(self, name: str, replicas: int) -> None:
         deployment = self.deployments[name]
@@ -477,7 +477,7 @@ class ClusterSimulation:
         )
         pod.revision = deployment.revision
         deployment.pods.append(pod)
-        self.pending[pod.name] = pod
+        self.pending.add(pod)
         return pod
 
     def restart_deployment(self, name: str, rollout: RolloutSpec) -> None:
@@ -522,7 +522,7 @@ class ClusterSimulation:
 
     def _delete_pod(self, pod: Pod, recreate: bool) -> None:
         pod.deleted = True
-        self.pending.pop(pod.name, None)
+        self.pending.remove(pod)
         self.pods.pop(pod.name, None)
         if not pod.daemonset:
             self.pods_deleted += 1
@@ -557,15 +557,19 @@ class ClusterSimulation:
         costs every pending pod a walk over every node, each pass).
         """
         self.scheduler_queued = False
-        refused: set[tuple[float, float, bool]] = set()
-        for pod in list(self.pending.values()):
+        refused: set[Shape] = set()
+        pending = self.pending
+        for pod in pending.pods():
             shape = pod.fit_shape
             node = None if shape in refused else self.scheduler.place(pod)
             if node is None:
-                refused.add(shape)
-                pod.unschedulable = True
+                pending.refused(pod)
+                if shape not in refused:
+                    refused.add(shape)
+                    if pending.settled(refused):
+                        break  # the pods left would all be refused again (200,000 pending at 5,000 nodes' start)
                 continue
-            del self.pending[pod.name]
+            pending.remove(pod)
             self._bind(pod, node)
 
     def _bind(self, pod: Pod, node: Node) -> None:
@@ -613,7 +617,7 @@ class ClusterSimulation:
             node.unbind(pod)  # returned to Pending, as a descheduler would: now the autoscaler sees it
             self.scheduler.update(node)
             pod.phase = Phase.UNSCHEDULABLE
-            self.pending[pod.name] = pod
+            self.pending.add(pod)
             self._queue_scheduler()
             return
         self.events.at(self.world.now() + RETRY_BASE + self.rng.random() * RETRY_JITTER, lambda: self._sandbox(pod))
@@ -873,7 +877,7 @@ class ClusterSimulation:
                     "the warm-pool settings do not grow the pool for them",
                 )
             )
-        pending = [p for p in self.pending.values() if p.unschedulable]
+        pending = [p for p in self.pending.pods() if p.unschedulable]
         if pending:
             spec = self.scenario.autoscaler
             total = sum(len(g.nodes) for g in self.groups.values())
