@@ -307,17 +307,17 @@ def test_pending_pods_settle_a_pass_only_when_every_shape_is_refused() -> None:
     def pod(name: str, cpu: float) -> Pod:
         return Pod(name, "d", "ns", cpu=cpu, memory=1e8, host_network=False, daemonset=False, created=0.0)
 
-    small, big, other = pod("a", 0.1), pod("b", 0.1), pod("c", 4.0)
-    for p in (small, big, other):
+    small, twin, other = pod("a", 0.1), pod("b", 0.1), pod("c", 4.0)
+    for p in (small, twin, other):
         pending.add(p)
     pending.add(small)  # already pending: stays where it is
     assert [p.name for p in pending.pods()] == ["a", "b", "c"]
     pending.refused(small)
-    assert small.unschedulable and not big.unschedulable
+    assert small.unschedulable and not twin.unschedulable
     assert not pending.settled({small.fit_shape})  # the 4-CPU shape may still fit somewhere
-    assert not big.unschedulable
+    assert not twin.unschedulable
     assert pending.settled({small.fit_shape, other.fit_shape})
-    assert big.unschedulable and other.unschedulable  # the pods never tried are marked as the pass would
+    assert twin.unschedulable and other.unschedulable  # the pods never tried are marked as the pass would
     pending.remove(other)
     pending.remove(other)  # gone already: nothing happens
     assert len(pending) == 2 and pending.settled({small.fit_shape})

@@ -25,6 +25,9 @@ class Phase(StrEnum):
     RUNNING = "running"
 
 
+Shape = tuple[float, float, bool]  # what `Capacity.fits` reads of a pod: cpu, memory, host network
+
+
 @dataclass(eq=False, slots=True)
 class Pod:
     name: str
@@ -84,7 +87,7 @@ class Pod:
         self.revision = revision
 
     @property
-    def fit_shape(self) -> tuple[float, float, bool]:
+    def fit_shape(self) -> Shape:
         """All `Capacity.fits` reads of a pod: pods of one shape fit the same nodes."""
         return (self.cpu, self.memory, self.host_network)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 
-from vpccni.cluster.model import Node, Pod
+from vpccni.cluster.model import Node, Pod, Shape
 
 
 def allocation_share(node: Node) -> float:
@@ -65,9 +65,6 @@ class Scheduler:
         return chosen
 
 
-Shape = tuple[float, float, bool]  # `Pod.fit_shape`
-
-
 class PendingPods:
     """Pods waiting for a node, in the order they became pending, with what a scheduling pass needs to stop early:
     how many pending pods have each fit shape, and which were never tried (not yet marked Unschedulable)."""
@@ -111,7 +108,7 @@ class PendingPods:
     def settled(self, refused: set[Shape]) -> bool:
         """Whether the rest of a pass would change nothing: every pending shape is refused (binding only fills
         nodes, so none fits later in the pass), once the pods never tried are marked as refused here."""
-        if len(refused) < len(self._shapes) or any(shape not in refused for shape in self._shapes):
+        if not all(shape in refused for shape in self._shapes):
             return False
         for pod in list(self._untried.values()):
             self.refused(pod)

@@ -28,7 +28,7 @@ from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2
 from vpccni.cluster.autoscaler import Autoscaler
 from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline
 from vpccni.cluster.efficiency import Durations, IdleAddresses, IpWaits
-from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod
+from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod, Shape
 from vpccni.cluster.progress import RunProgress, StopRequest
 from vpccni.cluster.scenario import (
     Action,
@@ -39,7 +39,7 @@ from vpccni.cluster.scenario import (
     cpu_cores,
     memory_bytes,
 )
-from vpccni.cluster.scheduler import PendingPods, Scheduler, Shape
+from vpccni.cluster.scheduler import PendingPods, Scheduler
 from vpccni.cluster.stepping import NodeStepper
 from vpccni.cluster.workloads import (
     JobBursts,

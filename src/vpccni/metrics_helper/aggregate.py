@@ -37,7 +37,8 @@ class _NodeMemory:
         self.seen = seen  # the poll that last scraped the node
 
 
-_FORGOTTEN: dict[Labels, float] = {}  # a family a node did not have at its last poll (read-only)
+# a family the node did not have at its last poll (read-only)
+_NO_COUNTERS: dict[Labels, float] = {}
 _NO_LATENCY: dict[Labels, Summary] = {}
 
 
@@ -67,7 +68,7 @@ class ClusterAggregator:
                 series = values.get(source)
                 if series:
                     now: dict[Labels, float] = {}
-                    figures[published] += _increases(series, before.counters.get(source, _FORGOTTEN), now)
+                    figures[published] += _increases(series, before.counters.get(source, _NO_COUNTERS), now)
                     after.counters[source] = now
             for published, source in _LATENCIES:
                 latency = summaries.get(source)
