@@ -1,6 +1,6 @@
 """Dataclasses of the compiled modules that write their `__init__` out (mypyc compiles a written-out `__init__`; the
 one dataclasses generates runs interpreted, about 15× slower) must take exactly their fields: same names, order
-and defaults, every field set. A default factory becomes `None` (or `()` for a tuple), filled in by the body."""
+and defaults, every field set. A default factory becomes `None` (or `()` for a tuple), filled in by the body; `field(default=X)` is X."""
 
 from __future__ import annotations
 
@@ -42,8 +42,13 @@ def _fields(cls: ast.ClassDef) -> list[tuple[str, str | None]]:
 def _expected_default(default: str | None) -> str | None:
     if default is None or not default.startswith("field("):
         return default
-    assert default.startswith("field(default_factory="), default
-    return "()" if default == "field(default_factory=tuple)" else "None"
+    call = ast.parse(default, mode="eval").body
+    assert isinstance(call, ast.Call), default
+    given = {k.arg: ast.unparse(k.value) for k in call.keywords}
+    if "default" in given:
+        return given["default"]
+    assert "default_factory" in given, default
+    return "()" if given["default_factory"] == "tuple" else "None"
 
 
 WRITTEN_OUT = _written_out_inits()

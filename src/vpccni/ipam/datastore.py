@@ -7,6 +7,7 @@ lowest free address inside a CIDR. Time comes in as arguments; nothing here read
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -101,9 +102,6 @@ class AddressEntry:
     assigned_time: float = 0.0
     unassigned_time: float | None = None
 
-    def cooling(self, now: float, period: float) -> bool:
-        return self.unassigned_time is not None and now - self.unassigned_time < period
-
 
 @dataclass(slots=True)
 class Cidr:
@@ -113,6 +111,10 @@ class Cidr:
     size: int
     entries: dict[int, AddressEntry] = field(default_factory=dict)  # offset → entry, created on first use
     assigned: int = 0
+    # No address of this CIDR is free before this time: every one was assigned or cooling when a pod last
+    # looked (the earliest cooldown end, or inf). A pod waiting for an address retries every ~10 s and would
+    # otherwise walk every address each time. Freeing any address resets it (Datastore._clear).
+    no_free_before: float = field(default=-math.inf, compare=False, repr=False)
 
     def __init__(
         self,
@@ -122,6 +124,7 @@ class Cidr:
         size: int,
         entries: dict[int, AddressEntry] | None = None,
         assigned: int = 0,
+        no_free_before: float = -math.inf,
     ) -> None:
         self.cidr = cidr
         self.is_prefix = is_prefix
@@ -129,6 +132,7 @@ class Cidr:
         self.size = size
         self.entries = {} if entries is None else entries
         self.assigned = assigned
+        self.no_free_before = no_free_before
 
     @classmethod
     def parse(cls, cidr: str) -> Cidr:
@@ -368,7 +372,7 @@ class Datastore:
             if eni.excluded:
                 continue
             for cidr in eni.cidrs.values():
-                if cidr.is_prefix != self.prefix_mode or cidr.assigned >= cidr.size:
+                if cidr.is_prefix != self.prefix_mode or cidr.assigned >= cidr.size or now < cidr.no_free_before:
                     continue
                 free = self._lowest_free(cidr, now)
                 if free is None:
@@ -392,11 +396,19 @@ class Datastore:
         raise NoAvailableAddress()
 
     def _lowest_free(self, cidr: Cidr, now: float) -> int | None:
+        """The lowest offset neither assigned nor cooling; when there is none, notes when the first cools down."""
         period = self.cooldown_period
+        first_free = math.inf
         for offset in range(cidr.size):
             entry = cidr.entries.get(offset)
-            if entry is None or (entry.key is None and not entry.cooling(now, period)):
+            if entry is None:
                 return offset
+            if entry.key is None:
+                released = entry.unassigned_time
+                if released is None or now - released >= period:
+                    return offset
+                first_free = min(first_free, released + period)
+        cidr.no_free_before = first_free
         return None
 
     def _clear(self, eni: Eni, cidr: Cidr, offset: int, entry: AddressEntry) -> None:
@@ -404,6 +416,7 @@ class Datastore:
         del self._by_key[entry.key]
         entry.key = None
         entry.metadata = None
+        cidr.no_free_before = -math.inf
         cidr.assigned -= 1
         self.assigned -= 1
         self._assigned_changed(eni, cidr, -1)
