@@ -1,6 +1,7 @@
 """Dataclasses of the compiled modules that write their `__init__` out (mypyc compiles a written-out `__init__`; the
 one dataclasses generates runs interpreted, about 15× slower) must take exactly their fields: same names, order
-and defaults, every field set. A default factory becomes `None` (or `()` for a tuple), filled in by the body; `field(default=X)` is X."""
+and defaults, every field set. A default factory becomes `None` (or `()` for a tuple), filled in by the body;
+`field(default=X)` is X."""
 
 from __future__ import annotations
 

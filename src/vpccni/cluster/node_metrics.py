@@ -9,6 +9,7 @@ with simulated time.
 from __future__ import annotations
 
 from vpccni.metrics_helper.names import HELPER_METRICS
+from vpccni.metrics_helper.snapshot import Summary
 
 Labels = tuple[tuple[str, str], ...]
 # What the CNI metrics helper reads of a node (the simulator's cluster figures): kept, summaries folded
@@ -42,7 +43,8 @@ class NodeCounters:
         self.calls_total = 0.0
         self.counters: dict[str, dict[Labels, float]] = {}
         self.gauges: dict[str, dict[Labels, float]] = {}
-        self.summaries: dict[str, dict[Labels, list[float]]] = {}  # [count, sum]
+        # count and sum, as the metrics helper reads them: a sample then takes the series as they are
+        self.summaries: dict[str, dict[Labels, Summary]] = {}
 
     def inc(self, name: str, amount: float = ONE, **labels: str) -> None:
         if name == CALLS:
@@ -81,9 +83,12 @@ class NodeCounters:
         """Only the latencies the metrics helper reads are kept, as count and sum."""
         if name not in HELPER_SOURCES:
             return
-        folded = self.summaries.setdefault(name, {}).setdefault(_series_key(labels), [0.0, 0.0])
-        folded[0] += 1
-        folded[1] += value
+        series = self.summaries.get(name)
+        if series is None:
+            series = self.summaries[name] = {}
+        key = _series_key(labels)
+        folded = series.get(key)
+        series[key] = Summary(1.0, value) if folded is None else Summary(folded.observations + 1, folded.total + value)
 
     def total(self, name: str) -> float:
         """A counter summed over its labels (the kept ones and the metrics helper's), like `CountingMetrics.total`."""

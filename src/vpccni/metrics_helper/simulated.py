@@ -55,7 +55,7 @@ class FoldedSink(Protocol):
 
     counters: dict[str, dict[Labels, float]]
     gauges: dict[str, dict[Labels, float]]
-    summaries: dict[str, dict[Labels, list[float]]]
+    summaries: dict[str, dict[Labels, Summary]]
 
 
 def _read_folded(sink: FoldedSink) -> NodeSnapshot:
@@ -67,7 +67,7 @@ def _read_folded(sink: FoldedSink) -> NodeSnapshot:
     for source in _LATENCY_SOURCES:
         folded = sink.summaries.get(source)
         if folded:
-            snapshot.summaries[source] = {labels: Summary(count, total) for labels, (count, total) in folded.items()}
+            snapshot.summaries[source] = folded  # read-only use: no copy
     return snapshot
 
 
