@@ -228,6 +228,12 @@ class Datastore:
         # stats() without the cooling count, valid until the next change: (prefix mode, total, assigned,
         # total prefixes, free prefixes). A pool cycle reads it every 5 s; it changes far less often.
         self._counted: tuple[bool, int, int, int, int] | None = None
+        # _cooling(now) for every `now` in [from, until) while nothing changes: (from, until, records). A pool
+        # cycle, its timers and the ENI checks ask several times between two changes.
+        self._cooling_memo: tuple[float, float, list[tuple[float, Eni, Cidr, AddressEntry]]] | None = None
+        # No address is free before this time in this mode (every CIDR full or cooling when a pod last looked):
+        # (prefix mode, time). Pods waiting for an address retry every ~10 s; see Cidr.no_free_before.
+        self._none_free: tuple[bool, float] | None = None
 
     # --- ENIs and CIDRs -------------------------------------------------------------------------
     def ordered_enis(self) -> list[Eni]:
@@ -242,6 +248,7 @@ class Datastore:
         self.enis[eni_id] = eni
         self._counted = None
         self._ordered = None
+        self._changed()
         return eni
 
     def add_cidr(self, eni_id: str, cidr: str) -> Cidr:
@@ -253,6 +260,7 @@ class Datastore:
             raise DatastoreError("datastore: IP already in data store")
         eni.cidrs[parsed.cidr] = parsed
         self._counted = None
+        self._changed()
         self.total += parsed.size
         if parsed.is_prefix:
             self.allocated_prefix += 1
@@ -266,6 +274,7 @@ class Datastore:
         if entry is None:
             raise DatastoreError("datastore: unknown IP")
         self._counted = None
+        self._changed()
         if entry.assigned:
             if not force:
                 raise DatastoreError("datastore: IP is used and can not be deleted")
@@ -281,6 +290,7 @@ class Datastore:
         if eni is None:
             raise DatastoreError("datastore: unknown ENI")
         self._counted = None
+        self._changed()
         if eni.assigned:
             if not force:
                 raise DatastoreError("datastore: ENI is used and can not be deleted")
@@ -333,9 +343,15 @@ class Datastore:
                 assigned += cidr.assigned
         return self.prefix_mode, total, assigned, total_prefixes, free_prefixes
 
+    def _changed(self) -> None:
+        """An address, CIDR or ENI changed: what was remembered of the cooling and free addresses is forgotten."""
+        self._cooling_memo = None
+        self._none_free = None
+
     def _assigned_changed(self, eni: Eni, cidr: Cidr, delta: int) -> None:
         """Keep the ENI's count and the cached pool counts in step with one address (un)assigned in `cidr`."""
         eni.assigned += delta
+        self._changed()
         counted = self._counted
         if counted is None:
             return
@@ -347,12 +363,16 @@ class Datastore:
         self._counted = (mode, total, assigned, total_prefixes, free_prefixes)
 
     def _cooling(self, now: float) -> list[tuple[float, Eni, Cidr, AddressEntry]]:
-        """Addresses released less than the cooldown period ago, still free and still in the datastore."""
+        """Addresses released less than the cooldown period ago, still free and still in the datastore
+        (read-only: the list is remembered until the first of them cools down or something changes)."""
+        memo = self._cooling_memo
+        if memo is not None and memo[0] <= now < memo[1]:
+            return memo[2]
         released = self._released
         period = self.cooldown_period
         while released and now - released[0][0] >= period:
             released.popleft()
-        return [
+        cooling = [
             record
             for record in released
             if now - record[0] < period
@@ -361,6 +381,10 @@ class Datastore:
             and self.enis.get(record[1].eni_id) is record[1]
             and record[1].cidrs.get(record[2].cidr) is record[2]
         ]
+        # Later, until a change: a record too old stays too old, one leaves the list when it cools down
+        until = min(record[0] for record in cooling) + period if cooling else math.inf
+        self._cooling_memo = (now, until, cooling)
+        return cooling
 
     # --- pods -----------------------------------------------------------------------------------
     def assign(self, key: IpamKey, metadata: PodMetadata, now: float) -> Assignment:
@@ -368,14 +392,23 @@ class Datastore:
         if held is not None:
             eni, cidr, offset = held
             return Assignment(cidr.address(offset), eni.eni_id, eni.device_number, eni.route_table_id)
+        none_free = self._none_free
+        if none_free is not None and none_free[0] == self.prefix_mode and now < none_free[1]:
+            self.no_available_ip += 1
+            raise NoAvailableAddress()
+        first_free = math.inf
         for eni in self.ordered_enis():
             if eni.excluded:
                 continue
             for cidr in eni.cidrs.values():
-                if cidr.is_prefix != self.prefix_mode or cidr.assigned >= cidr.size or now < cidr.no_free_before:
+                if cidr.is_prefix != self.prefix_mode or cidr.assigned >= cidr.size:
+                    continue  # a full CIDR frees an address only through _clear, which forgets _none_free
+                if now < cidr.no_free_before:
+                    first_free = min(first_free, cidr.no_free_before)
                     continue
                 free = self._lowest_free(cidr, now)
                 if free is None:
+                    first_free = min(first_free, cidr.no_free_before)
                     continue
                 offset = free
                 entry = cidr.entries.get(offset)
@@ -392,6 +425,7 @@ class Datastore:
                     self._clear(eni, cidr, offset, entry)
                     raise
                 return Assignment(entry.address, eni.eni_id, eni.device_number, eni.route_table_id)
+        self._none_free = (self.prefix_mode, first_free)
         self.no_available_ip += 1
         raise NoAvailableAddress()
 
@@ -449,6 +483,7 @@ class Datastore:
             raise
         entry.unassigned_time = now
         self._released.append((now, eni, cidr, entry))
+        self._changed()
         entry.metadata = metadata  # kept for the reply's interfaces count; key is cleared
         return eni, cidr, entry
 
