@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vpccni.cli.app import app
+from vpccni.cli.log_digest import digested_warnings
 from vpccni.cli.output import console, err_console, fail, print_json, writable_file, write_or_fail
 
 if TYPE_CHECKING:  # the simulator is imported when the command runs, not when the CLI starts
@@ -98,6 +99,7 @@ def simulate_cmd(
         Progress(*columns, console=err_console, transient=True, disable=as_json) as progress,
         _trail_files(trail_path, [run.name for run in runs]) as trail_files,
         _ctrl_c_stops(stop),
+        digested_warnings(lambda line: err_console.print(line, markup=False, highlight=False)),
     ):
         tasks: dict[str, Any] = {}
 
