@@ -231,6 +231,8 @@ class Datastore:
         # _cooling(now) for every `now` in [from, until) while nothing changes: (from, until, records). A pool
         # cycle, its timers and the ENI checks ask several times between two changes.
         self._cooling_memo: tuple[float, float, list[tuple[float, Eni, Cidr, AddressEntry]]] | None = None
+        # how many of that list stats() counts: (the list it was counted from, prefix mode, count)
+        self._cooldown_counted: tuple[list[tuple[float, Eni, Cidr, AddressEntry]], bool, int] | None = None
         # No address is free before this time in this mode (every CIDR full or cooling when a pod last looked):
         # (prefix mode, time). Pods waiting for an address retry every ~10 s; see Cidr.no_free_before.
         self._none_free: tuple[bool, float] | None = None
@@ -323,10 +325,16 @@ class Datastore:
         if counted is None or counted[0] != self.prefix_mode:
             counted = self._counted = self._count()
         _, total, assigned, total_prefixes, free_prefixes = counted
-        cooldown = 0
-        for _, eni, cidr, _entry in self._cooling(now):
-            if not eni.excluded and cidr.is_prefix == self.prefix_mode:
-                cooldown += 1
+        cooling = self._cooling(now)
+        memo = self._cooldown_counted
+        if memo is not None and memo[0] is cooling and memo[1] == self.prefix_mode:
+            cooldown = memo[2]
+        else:
+            cooldown = 0
+            for record in cooling:
+                if not record[1].excluded and record[2].is_prefix == self.prefix_mode:
+                    cooldown += 1
+            self._cooldown_counted = (cooling, self.prefix_mode, cooldown)
         return Stats(total, assigned, cooldown, total_prefixes, free_prefixes)
 
     def _count(self) -> tuple[bool, int, int, int, int]:
