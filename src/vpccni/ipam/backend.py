@@ -247,14 +247,16 @@ class CniBackend:
             raise NotReady()
         key = IpamKey(request.network_name, request.container_id, request.if_name)
         found = node.ds.lookup(key)
-        held = (found[2].metadata, found[2].assigned_time) if found is not None else None
+        if found is None:  # what release_pod would say (UnknownPod), without the exception: a failed sandbox's DEL
+            return DelReply(True, (), node.cfg.network_policy_mode)
+        held = (found[2].metadata, found[2].assigned_time)
         try:
             release = node.release_pod(key)
         except UnknownPod:
             return DelReply(True, (), node.cfg.network_policy_mode)
         failure = self._durable(node)
         if failure:
-            if held is not None and self.node is node:
+            if self.node is node:
                 node.give_back(key, held[0], release.address, held[1])
             raise CheckpointWriteError(failure)
         address = PodAddress(release.address, release.device_number, release.route_table_id)
