@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,23 @@ def test_bad_scenarios_name_the_file_and_the_field(tmp_path: Path, text: str, me
     with pytest.raises(ScenarioError) as failed:
         load_scenario(path)
     assert str(path) in str(failed.value) and message in str(failed.value)
+
+
+def test_raised_ec2_api_limits_end_the_throttling_of_a_busy_cluster() -> None:
+    """`ec2_api_limits` scales every bucket: 400 nodes of churn are throttled at the default limits (3,722
+    attempts refused, 251 calls failing after retries) and not at all at ten times them."""
+    from vpccni.cluster.churn import churn_scenario
+    from vpccni.cluster.scenario import Scenario
+
+    def run(limits: float) -> dict[str, Any]:
+        document = churn_scenario(400, 0.5)
+        document["ec2_api_limits"] = limits
+        return ClusterSimulation(Scenario.model_validate(document), trail="none").run()
+
+    default, raised = run(1.0), run(10.0)
+    assert (default["throttled_calls"], default["errors"]) == (3722, {"RequestLimitExceeded": 251})
+    assert (raised["throttled_calls"], raised["errors"]) == (0, {})
+    assert raised["ec2_mutating_calls"] == 3600 < default["ec2_mutating_calls"] == 6601
+    assert raised["pods_running"] == default["pods_running"] == 8800
+    with pytest.raises(ValueError, match="ec2_api_limits"):
+        Scenario.model_validate({**churn_scenario(4, 0.1), "ec2_api_limits": 0})

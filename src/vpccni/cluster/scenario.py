@@ -392,6 +392,12 @@ class Scenario(Strict):
     jobs: list[JobSpec] = Field(default_factory=list)
     arrivals: list[ArrivalSpec] = Field(default_factory=list)
     rollouts: list[RolloutSpec] = Field(default_factory=list)
+    ec2_api_limits: float = Field(
+        1.0,
+        gt=0,
+        description="multiplies every EC2 API rate limit (each action's bucket size and refill rate): an account "
+        "whose limits AWS raised",
+    )
     control_plane_enis: dict[str, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict, description="EKS control-plane ENIs per subnet: one address each, taken at start"
     )

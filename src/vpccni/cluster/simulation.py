@@ -147,7 +147,11 @@ class ClusterSimulation:
         # a log streamed to a file has every call, read-only ones too, as CloudTrail records them; one kept
         # in memory has only the changes (it would grow with every describe)
         streamed = not isinstance(trail, str)
-        self.cloud = SimCloud(self.acting, random.Random(self.seed + 1), SimConfig(record_read_only=streamed))
+        self.cloud = SimCloud(
+            self.acting,
+            random.Random(self.seed + 1),
+            SimConfig(record_read_only=streamed, throttle_scale=self.scenario.ec2_api_limits),
+        )
         if trail == "none":
             self.cloud.trail.discard()
         elif not isinstance(trail, str):
