@@ -31,7 +31,11 @@ class RepeatDigest(logging.Handler):
         count = self.seen.get(kind, 0) + 1
         self.seen[kind] = count
         if count <= self.shown:
-            text = self.format(record)
+            try:
+                text = self.format(record)
+            except Exception:  # a record whose arguments do not fit its message: logging's own report of it
+                self.handleError(record)
+                return
             self.examples[kind] = text
             self.show(text)
 
@@ -39,7 +43,7 @@ class RepeatDigest(logging.Handler):
         """One line per kind that had more records than were shown, most frequent first."""
         extra = [(count - self.shown, kind) for kind, count in self.seen.items() if count > self.shown]
         extra.sort(key=lambda item: -item[0])
-        return [f"… {hidden:,} more like: {self.examples[kind]}" for hidden, kind in extra]
+        return [f"… {hidden:,} more like: {self.examples.get(kind, kind[2])}" for hidden, kind in extra]
 
 
 @contextmanager
