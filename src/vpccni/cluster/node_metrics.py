@@ -9,9 +9,8 @@ with simulated time.
 from __future__ import annotations
 
 from vpccni.metrics_helper.names import HELPER_METRICS
-from vpccni.metrics_helper.snapshot import Summary
+from vpccni.metrics_helper.snapshot import Labels, Summary
 
-Labels = tuple[tuple[str, str], ...]
 # What the CNI metrics helper reads of a node (the simulator's cluster figures): kept, summaries folded
 HELPER_SOURCES = frozenset(m.source for m in HELPER_METRICS)
 
