@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import random
+from array import array
 from typing import Literal
 
 from mypy_extensions import mypyc_attr
@@ -24,25 +25,34 @@ Policy = Literal["random", "lowest"]
 
 @mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 class _IndexedSet:
-    """A set of ints with O(1) add, remove and uniform random choice."""
+    """A set of ints in [0, universe) with O(1) add, remove and uniform random choice.
 
-    def __init__(self, items: list[int]) -> None:
-        self._items = items
-        self._pos = {value: i for i, value in enumerate(items)}
+    Two flat arrays, not a list and a dict of Python ints: a /16 subnet's free addresses take 0.5 MiB instead
+    of about 6, and each take or give-back touches two machine words instead of a dict entry and an int object.
+    """
+
+    def __init__(self, items: list[int], universe: int) -> None:
+        self._items = array("l", items)  # the members, in the order random choice indexes them
+        self._pos = array("l", [-1]) * universe  # each value's index in _items, -1 when absent
+        for i, value in enumerate(items):
+            self._pos[value] = i
 
     def __contains__(self, value: int) -> bool:
-        return value in self._pos
+        return 0 <= value < len(self._pos) and self._pos[value] >= 0
 
     def __len__(self) -> int:
         return len(self._items)
 
     def add(self, value: int) -> None:
-        if value not in self._pos:
+        if self._pos[value] < 0:
             self._pos[value] = len(self._items)
             self._items.append(value)
 
     def remove(self, value: int) -> None:
-        i = self._pos.pop(value)
+        i = self._pos[value]
+        if i < 0:
+            raise KeyError(value)
+        self._pos[value] = -1
         last = self._items.pop()
         if i < len(self._items):
             self._items[i] = last
@@ -84,8 +94,6 @@ def parse_subnet_cidr(cidr: str) -> ipaddress.IPv4Network:
 class SubnetAddresses:
     """Which addresses and /28 blocks of one subnet are free."""
 
-    min_free = 1 << 62  # class-level fallback for accounts pickled before the low-water mark existed
-
     def __init__(self, cidr: str, rng: random.Random, policy: Policy = "random") -> None:
         network = ipaddress.IPv4Network(cidr)
         if network.prefixlen > 28:
@@ -98,14 +106,14 @@ class SubnetAddresses:
         usable = list(range(RESERVED_LOW, self.size - 1))
         self.usable = len(usable)
         self.min_free = len(usable)  # low-water mark of free_count since creation
-        self._free = _IndexedSet(list(usable))
+        self._free = _IndexedSet(usable, self.size)
         self._free_lowest = _LowestFirst(self._free, usable) if policy == "lowest" else None
         blocks = self.size // BLOCK
         self._block_free = [BLOCK] * blocks
         self._block_free[0] -= RESERVED_LOW
         self._block_free[-1] -= 1
         full = [b for b in range(blocks) if self._block_free[b] == BLOCK]
-        self._full_blocks = _IndexedSet(list(full))
+        self._full_blocks = _IndexedSet(full, blocks)
         self._full_lowest = _LowestFirst(self._full_blocks, full) if policy == "lowest" else None
 
     # --- queries --------------------------------------------------------------------------------
@@ -164,7 +172,7 @@ class SubnetAddresses:
 
     def give_back(self, offsets: list[int]) -> None:
         for offset in offsets:
-            if offset in self._free or self.is_reserved(offset):
+            if offset in self._free or self.is_reserved(offset) or not 0 <= offset < self.size:
                 raise ValueError(f"address offset {offset} is not in use")
         for offset in offsets:
             self._free.add(offset)

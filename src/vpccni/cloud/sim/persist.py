@@ -15,7 +15,7 @@ from vpccni.cloud.sim.state import SimCloud
 from vpccni.fileio import atomic_write
 
 FIELDS = ("vpcs", "subnets", "enis", "instances", "attachments", "_pending_detaches")
-FORMAT = "vpccni-sim-cloud/1"
+FORMAT = "vpccni-sim-cloud/2"  # /2: a subnet's free addresses are arrays (addresses.py); /1 files do not load
 
 
 def snapshot(cloud: SimCloud) -> bytes:
@@ -38,6 +38,11 @@ def load(cloud: SimCloud, path: str) -> bool:
     except FileNotFoundError:
         return False
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        found = saved.get("format") if isinstance(saved, dict) else None
+        if isinstance(found, str) and found.startswith(FORMAT.split("/")[0] + "/"):
+            raise ValueError(
+                f"{path}: saved by another vpccni version ({found}, this one reads {FORMAT}); remove it to start afresh"
+            )
         raise ValueError(f"{path}: not a {FORMAT} file")
     state = saved["state"]
     with cloud.lock:
