@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpccni.cloud.clock import VIRTUAL_EPOCH, RealClock, VirtualClock, utc_iso
+from vpccni.cloud.records import dotted_quad
 from vpccni.cluster import ClusterSimulation, run_scenario
 from vpccni.cluster.churn import churn_scenario
 from vpccni.cluster.clocks import LocalClock
@@ -82,6 +83,18 @@ def test_parse_cidr_is_ipaddress(value: int, prefixlen: int, aligned: bool) -> N
     "text", ["010.0.0.1/32", "10.0.0.1", "1.2.3.4/032", "1.2.3.4/33", "256.0.0.1/32", " 1.2.3.4/32"]
 )
 def test_parse_cidr_unusual_forms_go_through_ipaddress(text: str) -> None:
+    assert _parsed(text) == _by_ipaddress(text)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_dotted_quad_is_ipaddress(value: int) -> None:
+    assert dotted_quad(value) == str(ipaddress.IPv4Address(value))
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="0123456789./ x\u0661", max_size=20) | st.from_regex(r"\d{1,4}(\.\d{1,4}){2,4}/\d{1,3}"))
+def test_parse_cidr_of_any_text_is_ipaddress(text: str) -> None:
+    """The one-pass reader of the plain form: whatever it is given, the answer or the error `ipaddress` gives."""
     assert _parsed(text) == _by_ipaddress(text)
 
 
