@@ -177,6 +177,7 @@ class Eni:
     is_efa: bool = False
     cidrs: dict[str, Cidr] = field(default_factory=dict)
     assigned: int = 0  # Σ of its CIDRs' assigned, kept by the Datastore (the pool cycle reads it for every ENI)
+    cidrs_version: int = 0  # moved by the Datastore whenever `cidrs` gains or loses one (reconcile compares it)
 
     @property
     def route_table_id(self) -> int:
@@ -283,6 +284,7 @@ class Datastore:
         if any(parsed.cidr in e.cidrs for e in self.enis.values()):
             raise DatastoreError("datastore: IP already in data store")
         eni.cidrs[parsed.cidr] = parsed
+        eni.cidrs_version += 1
         self._counted = None
         self._changed()
         self.total += parsed.size
@@ -305,6 +307,7 @@ class Datastore:
             self._unassign_all(eni, entry)
             self.checkpoint.save(self)
         del eni.cidrs[entry.cidr]
+        eni.cidrs_version += 1
         self.total -= entry.size
         if entry.is_prefix:
             self.allocated_prefix -= 1

@@ -119,6 +119,24 @@ class Release:
         object.__setattr__(self, "interfaces_count", interfaces_count)
 
 
+class _Agreement:
+    """An ENI's metadata entry and datastore CIDRs that a reconcile found in agreement, with what it derived.
+
+    The simulated metadata hands back the same entry object while the ENI is unchanged, and the datastore moves
+    `Eni.cidrs_version` on every CIDR it adds or drops, so the next reconcile can tell nothing changed on either
+    side without rebuilding the address texts and sets (a real IMDS read gives new entries: never reused).
+    """
+
+    __slots__ = ("entry", "eni", "version", "meta_ips", "ds_prefixes")
+
+    def __init__(self, entry: MetadataEni, eni: Eni, version: int, meta_ips: list[str], ds_prefixes: set[str]) -> None:
+        self.entry = entry
+        self.eni = eni
+        self.version = version
+        self.meta_ips = meta_ips
+        self.ds_prefixes = ds_prefixes
+
+
 class NodeIpam:
     def __init__(
         self,
@@ -155,6 +173,8 @@ class NodeIpam:
         self._gauges_reported: tuple[int, int, int, int] | None = None  # what report_gauges last set
         self.last_pool_action = clock.now()
         self.reconcile_cooldown: dict[str, float] = {}
+        # per ENI, the last metadata entry its datastore CIDRs agreed with (see _reconcile_addresses)
+        self._agreed: dict[str, _Agreement] = {}
         sink = checkpoint or StoreCheckpoint(self.checkpoint_store)
         self.ds = Datastore(False, config.ip_cooldown_period, sink)
         self.initialized = False
@@ -812,6 +832,8 @@ class NodeIpam:
                 self.lifecycle.tag_if_needed(entry.eni_id, eni.tags if eni else {})
             self._setup_eni(entry)
             self.metrics.inc("awscni_reconcile_count", fn="eniReconcileAdd")
+        for eni_id in [e for e in self._agreed if e not in self.ds.enis or e not in managed_ids]:
+            del self._agreed[eni_id]  # ENIs gone or no longer managed: kept memory would grow with ENI churn
         for eni_id in [e for e in self.ds.enis if e not in managed_ids]:
             removed_ips = self.ds.enis[eni_id].assigned
             self.ds.remove_eni(eni_id, force=True)
@@ -825,14 +847,21 @@ class NodeIpam:
     def _reconcile_addresses(self, entry: MetadataEni) -> None:
         eni = self.ds.enis[entry.eni_id]
         now = self.clock.now()
-        ds_ips = {c for c, v in eni.cidrs.items() if not v.is_prefix}
-        meta_ips = [f"{a}/32" for a in entry.local_ipv4s[1:]]
-        ds_prefixes = {c for c, v in eni.cidrs.items() if v.is_prefix}
-        similar = (
-            len(ds_ips) + 1 == len(entry.local_ipv4s)
-            and all(a in ds_ips for a in meta_ips)
-            and set(entry.ipv4_prefixes) == ds_prefixes
-        )
+        agreed = self._agreed.get(eni.eni_id)
+        if agreed is not None and agreed.entry is entry and agreed.eni is eni and agreed.version == eni.cidrs_version:
+            # the same metadata entry against the same datastore CIDRs: they agreed last time, so they still do
+            similar, meta_ips, ds_prefixes = True, agreed.meta_ips, agreed.ds_prefixes
+        else:
+            ds_ips = {c for c, v in eni.cidrs.items() if not v.is_prefix}
+            meta_ips = [f"{a}/32" for a in entry.local_ipv4s[1:]]
+            ds_prefixes = {c for c, v in eni.cidrs.items() if v.is_prefix}
+            similar = (
+                len(ds_ips) + 1 == len(entry.local_ipv4s)
+                and all(a in ds_ips for a in meta_ips)
+                and set(entry.ipv4_prefixes) == ds_prefixes
+            )
+            if similar:
+                self._agreed[eni.eni_id] = _Agreement(entry, eni, eni.cidrs_version, meta_ips, ds_prefixes)
         cooling = self.reconcile_cooldown
         if similar and (
             not cooling or (cooling.keys().isdisjoint(meta_ips) and cooling.keys().isdisjoint(ds_prefixes))
