@@ -73,3 +73,23 @@ def test_31_reconcile_drops_addresses_ec2_removed_and_adds_new_ones() -> None:
     sim.clock.sleep(25)
     sim.ipam.reconcile()
     assert sim.ipam.ds.stats(sim.clock.now()).total == 3
+
+
+def test_31_after_agreeing_reconciles_a_change_on_either_side_is_still_seen() -> None:
+    """Reconcile remembers an ENI's agreeing metadata entry and CIDRs; a change on either side must void that."""
+    sim = _node({"WARM_IP_TARGET": "2"})
+    sim.start()
+    primary = sim.ipam.primary_eni_id
+    held = sorted(sim.ipam.ds.enis[primary].cidrs)
+    for _ in range(2):  # the second run finds both sides as the first left them
+        sim.clock.sleep(61)
+        sim.ipam.reconcile()
+    assert sorted(sim.ipam.ds.enis[primary].cidrs) == held
+    sim.ipam.ds.del_cidr(primary, held[0])  # the datastore loses one: metadata still lists it
+    sim.clock.sleep(61)
+    sim.ipam.reconcile()
+    assert sorted(sim.ipam.ds.enis[primary].cidrs) == held
+    sim.ipam.ec2.unassign_private_ip_addresses(primary, private_ip_addresses=[held[1][:-3]])  # EC2 drops one
+    sim.clock.sleep(61)
+    sim.ipam.reconcile()
+    assert sorted(sim.ipam.ds.enis[primary].cidrs) == [held[0]]
