@@ -510,16 +510,21 @@ class SimEc2:
                 ):
                     view = views[eni_id] = self._metadata_view(eni, card, device, vpc, now)
                 enis.append(view[5])
+            entries = tuple(enis)
+            known = cloud.instance_views.get(instance_id)
+            if known is not None and known.enis == entries:  # an immutable snapshot: the same one will do
+                return known
             primary = cloud.enis[inst.primary_eni]
-            return InstanceMetadata(
+            made = cloud.instance_views[instance_id] = InstanceMetadata(
                 instance_id=inst.instance_id,
                 instance_type=inst.limits.instance_type,
                 availability_zone=inst.az,
                 local_ipv4=cloud.subnets[primary.subnet_id].pool.address(primary.primary),
                 primary_mac=primary.mac,
                 region=cloud.config.region,
-                enis=tuple(enis),
+                enis=entries,
             )
+            return made
 
     def _metadata_view(
         self, eni: EniState, card: int, device: int, vpc: VpcState, now: float
@@ -614,6 +619,7 @@ class SimEc2:
                     if delete:
                         self._free_eni(eni)
                 inst.state = "terminated"
+                cloud.instance_views.pop(inst.instance_id, None)
             return None, {"instancesSet": items({"instanceId": i} for i in instance_ids)}
 
         request = {"instancesSet": items({"instanceId": i} for i in instance_ids)}

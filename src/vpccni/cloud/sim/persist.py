@@ -49,6 +49,7 @@ def load(cloud: SimCloud, path: str) -> bool:
         for name in FIELDS:
             setattr(cloud, name, state[name])
         cloud.metadata_views.clear()  # views of the ENIs the loaded ones replace
+        cloud.instance_views.clear()
         cloud.rng.setstate(state["rng"])
     return True
 

@@ -14,7 +14,7 @@ from mypy_extensions import mypyc_attr
 
 from vpccni.catalog import InstanceLimits
 from vpccni.cloud.clock import Clock
-from vpccni.cloud.records import MetadataEni
+from vpccni.cloud.records import InstanceMetadata, MetadataEni
 from vpccni.cloud.sim.addresses import SubnetAddresses
 from vpccni.cloud.sim.config import SimConfig
 from vpccni.cloud.sim.throttle import Throttler
@@ -182,6 +182,8 @@ class SimCloud:
         self.after_change: Callable[[], None] | None = None
         # ENI id → (version, card, device, visible from, visible until, the ENI's metadata entry)
         self.metadata_views: dict[str, tuple[int, int, int, float, float, MetadataEni]] = {}
+        # each instance's last metadata view, handed out again while its ENI entries are the same (not persisted)
+        self.instance_views: dict[str, InstanceMetadata] = {}
 
     # --- ids and randomness ---------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
