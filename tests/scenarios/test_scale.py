@@ -312,6 +312,13 @@ def test_the_scheduler_heap_stays_about_one_entry_per_node() -> None:
     assert len(scheduler._heap) <= 2 * len(nodes) + 64
     pod = Pod("p", "d", "ns", cpu=0.1, memory=1e8, host_network=False, daemonset=False, created=0.0)
     assert scheduler.place(pod) is nodes[0]  # all equally empty: the first by name
+    nodes[0].bind(pod)
+    scheduler.update(nodes[0])  # place took the chosen node out; binding files it again, fuller
+    other = Pod("q", "d", "ns", cpu=0.1, memory=1e8, host_network=False, daemonset=False, created=0.0)
+    assert scheduler.place(other) is nodes[1]
+    nodes[1].bind(other)
+    scheduler.update(nodes[1])
+    assert len({entry[2] for entry in scheduler._heap if scheduler._version[entry[2]] == entry[3]}) == 5
 
 
 def test_pending_pods_settle_a_pass_only_when_every_shape_is_refused() -> None:

@@ -48,7 +48,11 @@ class Scheduler:
         self._version[node.name] = self._version.get(node.name, 0) + 1
 
     def place(self, pod: Pod) -> Node | None:
-        """The best feasible node for `pod`, or None (the pod stays Unschedulable)."""
+        """The best feasible node for `pod`, or None (the pod stays Unschedulable).
+
+        The chosen node leaves the heap: the caller binds the pod to it and calls `update`, which files it
+        again under its new allocation (putting the old entry back would only leave one more stale entry).
+        """
         skipped = []
         chosen = None
         while self._heap:
@@ -56,10 +60,10 @@ class Scheduler:
             node = entry[4]
             if self._version.get(node.name) != entry[3]:
                 continue  # stale entry
-            skipped.append(entry)
             if node.fits(pod):
                 chosen = node
                 break
+            skipped.append(entry)
         for entry in skipped:
             heapq.heappush(self._heap, entry)
         return chosen

@@ -574,7 +574,7 @@ class ClusterSimulation:
                         break  # the pods left would all be refused again (200,000 pending at 5,000 nodes' start)
                 continue
             pending.remove(pod)
-            self._bind(pod, node)
+            self._bind(pod, node)  # files the node with the scheduler again (place took it out)
 
     def _bind(self, pod: Pod, node: Node) -> None:
         node.bind(pod)
