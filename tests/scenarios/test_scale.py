@@ -11,6 +11,7 @@ import gc
 import io
 import ipaddress
 import json
+import math
 import random
 import signal
 import tracemalloc
@@ -26,7 +27,7 @@ from vpccni.cloud.records import dotted_quad
 from vpccni.cluster import ClusterSimulation, run_scenario
 from vpccni.cluster.churn import churn_scenario
 from vpccni.cluster.clocks import LocalClock
-from vpccni.cluster.efficiency import Durations, IdleAddresses, quantile, thin_steps
+from vpccni.cluster.efficiency import Durations, IdleAddresses, quantile, thin_steps, to_millisecond
 from vpccni.cluster.model import Capacity, Node, Phase, Pod
 from vpccni.cluster.progress import RunProgress, StopRequest
 from vpccni.cluster.scenario import Scenario
@@ -89,6 +90,19 @@ def test_parse_cidr_unusual_forms_go_through_ipaddress(text: str) -> None:
 @given(st.integers(0, 2**32 - 1))
 def test_dotted_quad_is_ipaddress(value: int) -> None:
     assert dotted_quad(value) == str(ipaddress.IPv4Address(value))
+
+
+@settings(max_examples=500)
+@given(
+    st.floats(0, 1e10, allow_nan=False)
+    | st.integers(0, 10**9).map(lambda ms: ms / 1000 + 0.0005)  # half-millisecond ties, as near as floats get
+    | st.integers(0, 10**9).map(lambda ms: ms / 1000)
+    | st.sampled_from([-0.0001, -0.0, float("nan"), float("inf"), 2e12, 0.0005, 1.0005, 2.675])
+)
+def test_to_millisecond_is_round_to_3(seconds: float) -> None:
+    got, want = to_millisecond(seconds), round(seconds, 3)
+    assert got == want or (math.isnan(got) and math.isnan(want))
+    assert math.copysign(1.0, got) == math.copysign(1.0, want)
 
 
 @settings(max_examples=400)
