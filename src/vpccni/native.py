@@ -43,6 +43,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "vpccni.cluster.efficiency",
     "vpccni.cluster.model",
     "vpccni.cluster.node_metrics",
+    "vpccni.cluster.rounding",
     "vpccni.cluster.scheduler",
     "vpccni.cluster.simulation",
     "vpccni.cluster.stepping",

@@ -23,9 +23,23 @@ KEPT = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the
 ONE = 1.0
 
 
+# labels as a call passed them → in name order; the engine's multi-label series come from small vocabularies
+# (API names, error codes, statuses), so this stays small; it is emptied should it ever grow past the bound
+_ORDERED: dict[Labels, Labels] = {}
+_ORDERED_BOUND = 4096
+
+
 def _series_key(labels: dict[str, str]) -> Labels:
-    """Labels in name order (the engine passes at most one label on its hot paths: no sort needed then)."""
-    return tuple(sorted(labels.items())) if len(labels) > 1 else tuple(labels.items())
+    """Labels in name order (single labels need no sort; a latency observation's three are sorted once)."""
+    given = tuple(labels.items())
+    if len(given) < 2:
+        return given
+    ordered = _ORDERED.get(given)
+    if ordered is None:
+        if len(_ORDERED) >= _ORDERED_BOUND:
+            _ORDERED.clear()
+        ordered = _ORDERED[given] = tuple(sorted(given))
+    return ordered
 
 
 class NodeCounters:

@@ -188,8 +188,7 @@ class SimEc2:
         cloud = self.cloud
         if not cloud.trail.wants(read_only):
             cloud.trail.attempted(action, error.code if error else "")
-            cloud.rng.getrandbits(128)  # the request and event ids a kept event draws: the same random stream
-            cloud.rng.getrandbits(128)
+            cloud.rng.getrandbits(256)  # the request and event ids a kept event draws (2 × 128 bits): the same stream
             return
         instance = cloud.instances.get(self.instance_id or "")
         cloud.trail.record(
