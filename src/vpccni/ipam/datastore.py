@@ -245,6 +245,7 @@ class Datastore:
         self.force_removed_ips = 0
         self.no_available_ip = 0
         self._by_key: dict[IpamKey, tuple[Eni, Cidr, int]] = {}
+        self._migrated = 0  # keys of _by_key in the migrated form: while none, lookup need not try that form
         self._ordered: list[Eni] | None = None
         # Releases in time order, so stats need not visit every address to count the cooling ones.
         self._released: deque[tuple[float, Eni, Cidr, AddressEntry]] = deque()
@@ -337,7 +338,7 @@ class Datastore:
         eni.assigned -= cidr.assigned
         for entry in cidr.entries.values():
             if entry.key is not None:
-                del self._by_key[entry.key]
+                self._unindex(entry.key)
                 entry.key = None
                 entry.metadata = None
                 self.assigned -= 1
@@ -451,7 +452,7 @@ class Datastore:
                 cidr.assigned += 1
                 self.assigned += 1
                 self._assigned_changed(eni, cidr, 1)
-                self._by_key[key] = (eni, cidr, offset)
+                self._index(key, eni, cidr, offset)
                 try:
                     self.checkpoint.save(self)
                 except Exception:
@@ -478,9 +479,19 @@ class Datastore:
         cidr.no_free_before = first_free
         return None
 
+    def _index(self, key: IpamKey, eni: Eni, cidr: Cidr, offset: int) -> None:
+        if key.network_name == MIGRATED_NETWORK and key not in self._by_key:
+            self._migrated += 1
+        self._by_key[key] = (eni, cidr, offset)
+
+    def _unindex(self, key: IpamKey) -> None:
+        del self._by_key[key]
+        if key.network_name == MIGRATED_NETWORK:
+            self._migrated -= 1
+
     def _clear(self, eni: Eni, cidr: Cidr, offset: int, entry: AddressEntry) -> None:
         assert entry.key is not None
-        del self._by_key[entry.key]
+        self._unindex(entry.key)
         entry.key = None
         entry.metadata = None
         cidr.no_free_before = -math.inf
@@ -489,7 +500,9 @@ class Datastore:
         self._assigned_changed(eni, cidr, -1)
 
     def lookup(self, key: IpamKey) -> tuple[Eni, Cidr, AddressEntry] | None:
-        held = self._by_key.get(key) or self._by_key.get(IpamKey(MIGRATED_NETWORK, key.container_id, MIGRATED_IFNAME))
+        held = self._by_key.get(key)
+        if held is None and self._migrated:
+            held = self._by_key.get(IpamKey(MIGRATED_NETWORK, key.container_id, MIGRATED_IFNAME))
         if held is None:
             return None
         eni, cidr, offset = held
@@ -512,7 +525,7 @@ class Datastore:
             cidr.assigned += 1
             self.assigned += 1
             self._assigned_changed(eni, cidr, 1)
-            self._by_key[held_key] = (eni, cidr, offset)
+            self._index(held_key, eni, cidr, offset)
             raise
         entry.unassigned_time = now
         self._released.append((now, eni, cidr, entry))
@@ -545,7 +558,7 @@ class Datastore:
                     cidr.assigned += 1
                     self.assigned += 1
                     self._assigned_changed(eni, cidr, 1)
-                    self._by_key[key] = (eni, cidr, offset)
+                    self._index(key, eni, cidr, offset)
                     return True
         return False
 
