@@ -54,6 +54,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "vpccni.ipam.lifecycle",
     "vpccni.ipam.node",
     "vpccni.ipam.policy",
+    "vpccni.ipam.timing",
     "vpccni.metrics_helper.aggregate",
     "vpccni.metrics_helper.simulated",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from vpccni import catalog
 from vpccni.cluster.clocks import LocalClock
@@ -16,7 +16,7 @@ from vpccni.ipam.config import IpamConfig
 from vpccni.ipam.node import NodeIpam
 from vpccni.ipam.timing import POOL_CYCLE, POOL_HALF_CYCLE
 
-FIT_TOLERANCE = 1e-9  # requests that sum to exactly a node's CPU or memory fit despite float rounding
+FIT_TOLERANCE: Final = 1e-9  # requests that sum to exactly a node's CPU or memory fit despite float rounding
 
 
 class Phase(StrEnum):

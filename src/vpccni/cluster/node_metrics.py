@@ -8,25 +8,27 @@ with simulated time.
 
 from __future__ import annotations
 
+from typing import Final
+
 from vpccni.metrics_helper.names import HELPER_METRICS
 from vpccni.metrics_helper.snapshot import Labels, Summary
 
 # What the CNI metrics helper reads of a node (the simulator's cluster figures): kept, summaries folded
-HELPER_SOURCES = frozenset(m.source for m in HELPER_METRICS)
+HELPER_SOURCES: Final = frozenset(m.source for m in HELPER_METRICS)
 
-CALLS = "awscni_ec2api_req_count"
-FAILED_CALLS = "awscni_ec2api_error_count"
-API_ERRORS = "awscni_aws_api_error_count"
-KEPT = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
+CALLS: Final = "awscni_ec2api_req_count"
+FAILED_CALLS: Final = "awscni_ec2api_error_count"
+API_ERRORS: Final = "awscni_aws_api_error_count"
+KEPT: Final = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
 # `inc`'s default amount, named rather than written as a literal: mypyc (this module is compiled) fails to render
 # the text signature of a method with a literal default before **labels, and leaves a named default out of it
-ONE = 1.0
+ONE = 1.0  # not Final: a Final one is inlined as a literal, which trips the signature bug above
 
 
 # labels as a call passed them → in name order; the engine's multi-label series come from small vocabularies
 # (API names, error codes, statuses), so this stays small; it is emptied should it ever grow past the bound
-_ORDERED: dict[Labels, Labels] = {}
-_ORDERED_BOUND = 4096
+_ORDERED: Final[dict[Labels, Labels]] = {}
+_ORDERED_BOUND: Final = 4096
 
 
 def _series_key(labels: dict[str, str]) -> Labels:

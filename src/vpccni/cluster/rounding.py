@@ -9,10 +9,11 @@ decimal result, which is what `round` returns; near a tie, `round` itself decide
 from __future__ import annotations
 
 from math import floor
+from typing import Final
 
-_SCALES = [10.0**digits for digits in range(16)]  # exact: powers of ten up to 1e22 are floats
-_LIMIT = 1e12  # below it, the scaled value is within 1.2e-4 of value × 10**digits
-_MARGIN = 1e-3  # how far from a tie the scaled value must be for the fast answer
+_SCALES: Final = [10.0**digits for digits in range(16)]  # exact: powers of ten up to 1e22 are floats
+_LIMIT: Final = 1e12  # below it, the scaled value is within 1.2e-4 of value × 10**digits
+_MARGIN: Final = 1e-3  # how far from a tie the scaled value must be for the fast answer
 
 
 def round_decimal(value: float, digits: int) -> float:

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Literal, TextIO
+from typing import Any, Final, Literal, TextIO
 
 from mypy_extensions import mypyc_attr
 
@@ -54,10 +54,10 @@ from vpccni.ipam.config import IpamConfig, default_max_pods, effective_settings,
 from vpccni.ipam.node import INSUFFICIENT_CIDR_BACKOFF, IpamInitError, NodeIpam
 from vpccni.metrics_helper.simulated import ClusterSeries
 
-SANDBOX_DELAY = 1.0  # bound → kubelet's first sandbox attempt
+SANDBOX_DELAY: Final = 1.0  # bound → kubelet's first sandbox attempt
 RETRY_BASE, RETRY_JITTER = 10.0, 5.0  # kubelet's sandbox back-off: 10 s plus up to 50 %
-INIT_RETRY = 10.0
-NETWORK = "aws-cni"
+INIT_RETRY: Final = 10.0
+NETWORK: Final = "aws-cni"
 # ipamd's mutating EC2 actions (the prefix variants are the same actions with prefix parameters). In the
 # cluster simulation only ipamd calls them: the autoscaler calls Run/TerminateInstances, and control-plane
 # ENIs are addresses taken at start, not calls.
@@ -72,10 +72,10 @@ MUTATING_ACTIONS = (
 
 
 log = logging.getLogger("vpccni.cluster")
-PROGRESS_EVERY = 4096  # events between two progress reports (and stop checks)
+PROGRESS_EVERY: Final = 4096  # events between two progress reports (and stop checks)
 # progress reports between two `_collect_young` (2**18 events): a run leaves next to no cyclic garbage (none found in
 # 3 virtual hours of 1,000 nodes), so a collection is a scan for nothing; every 4,096 events it cost 5 % of the run
-COLLECT_EVERY_REPORTS = 64
+COLLECT_EVERY_REPORTS: Final = 64
 
 
 _gc_lock = threading.Lock()

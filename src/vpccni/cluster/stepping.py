@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Final
 
 from vpccni.cluster.clocks import ActingClock, EventQueue, Timeline, _Acting
 from vpccni.cluster.model import Node
 from vpccni.ipam.timing import POOL_CYCLE, POOL_HALF_CYCLE, RECONCILE_INTERVAL
 
-TIMER_SLACK = 1e-9  # a cycle exactly at an engine timer must run: the timer's own test is strict
+TIMER_SLACK: Final = 1e-9  # a cycle exactly at an engine timer must run: the timer's own test is strict
 
 
 class NodeStepper:

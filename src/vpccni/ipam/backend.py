@@ -7,13 +7,13 @@ requests, so the two transports cannot drift apart; the engine itself stays free
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from vpccni.ipam.checkpoint import CheckpointWriteError
 from vpccni.ipam.datastore import DatastoreError, IpamKey, PodMetadata, UnknownPod
 from vpccni.ipam.node import NodeIpam
 
-NOT_READY = "ipamd is not ready: node initialization has not finished"
+NOT_READY: Final = "ipamd is not ready: node initialization has not finished"
 
 
 class Durability(Protocol):

@@ -11,12 +11,12 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from vpccni.cloud.records import dotted_quad
 
-MIGRATED_NETWORK = "_migrated-from-cri"
-MIGRATED_IFNAME = "unknown"
+MIGRATED_NETWORK: Final = "_migrated-from-cri"
+MIGRATED_IFNAME: Final = "unknown"
 
 
 class DatastoreError(Exception):

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from vpccni.cloud.api import Ec2Api
 from vpccni.cloud.clock import Clock, utc_iso
@@ -42,16 +42,16 @@ from vpccni.ipam.metrics import MetricsSink
 log = logging.getLogger("vpccni.ipam")
 T = TypeVar("T")
 
-LEAKED_ENI_AGE = 300.0
-DETACH_WAIT = 2.0
-DESCRIBE_ATTEMPTS = 12
-DESCRIPTION_PREFIX = "aws-K8S-"
-TAG_INSTANCE = "node.k8s.amazonaws.com/instance_id"
-TAG_CREATED = "node.k8s.amazonaws.com/createdAt"
-TAG_NO_MANAGE = "node.k8s.amazonaws.com/no_manage"
-TAG_CLUSTER = "cluster.k8s.amazonaws.com/name"
-TAG_SUBNET_ROLE = "kubernetes.io/role/cni"
-CLUSTER_SUBNET_TAG = "cni.networking.k8s.aws/cluster/"
+LEAKED_ENI_AGE: Final = 300.0
+DETACH_WAIT: Final = 2.0
+DESCRIBE_ATTEMPTS: Final = 12
+DESCRIPTION_PREFIX: Final = "aws-K8S-"
+TAG_INSTANCE: Final = "node.k8s.amazonaws.com/instance_id"
+TAG_CREATED: Final = "node.k8s.amazonaws.com/createdAt"
+TAG_NO_MANAGE: Final = "node.k8s.amazonaws.com/no_manage"
+TAG_CLUSTER: Final = "cluster.k8s.amazonaws.com/name"
+TAG_SUBNET_ROLE: Final = "kubernetes.io/role/cni"
+CLUSTER_SUBNET_TAG: Final = "cni.networking.k8s.aws/cluster/"
 
 
 class MeteredEc2:

@@ -19,7 +19,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Final, Protocol
 
 from vpccni import catalog
 from vpccni.cloud.api import Ec2Api
@@ -56,11 +56,11 @@ class ReleasableLock(Protocol):
 
 log = logging.getLogger("vpccni.ipam")
 
-INSUFFICIENT_CIDR_BACKOFF = 120.0
-DECREASE_INTERVAL = 30.0
-RECONCILE_COOLDOWN = 60.0
-ENI_MIN_AGE = 60.0
-WAITING_FRESH = 30.0  # a refused pod retries within 15 s (kubelet): older refusals are pods that went away
+INSUFFICIENT_CIDR_BACKOFF: Final = 120.0
+DECREASE_INTERVAL: Final = 30.0
+RECONCILE_COOLDOWN: Final = 60.0
+ENI_MIN_AGE: Final = 60.0
+WAITING_FRESH: Final = 30.0  # a refused pod retries within 15 s (kubelet): older refusals are pods that went away
 
 __all__ = ["INSUFFICIENT_CIDR_BACKOFF", "IpamInitError", "NodeIpam", "Release"]
 
@@ -93,7 +93,7 @@ class NoLock:
         return None
 
 
-NO_LOCK = NoLock()
+NO_LOCK: Final = NoLock()
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from vpccni.ipam.config import IpamConfig
 from vpccni.ipam.datastore import Stats
 
-PREFIX_SIZE = 16
+PREFIX_SIZE: Final = 16
 
 
 def ceil16(value: int) -> int:

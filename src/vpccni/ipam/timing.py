@@ -6,6 +6,8 @@ with EC2 if nothing happened for RECONCILE_INTERVAL: a pass every 5 s.
 
 from __future__ import annotations
 
-POOL_CYCLE = 5.0
-POOL_HALF_CYCLE = POOL_CYCLE / 2
-RECONCILE_INTERVAL = 60.0
+from typing import Final
+
+POOL_CYCLE: Final = 5.0
+POOL_HALF_CYCLE: Final = POOL_CYCLE / 2
+RECONCILE_INTERVAL: Final = 60.0

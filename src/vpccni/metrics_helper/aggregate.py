@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Final
 
 from vpccni.metrics_helper.names import HELPER_METRICS, PUBLISHED_NAMES, Rule
 from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
@@ -21,9 +22,9 @@ from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
 ClusterFigures = dict[str, float]  # published name → value, in `HELPER_METRICS` order
 
 # (published, source) per rule: each published name is one metric's, so the order they are summed in is free
-_GAUGES = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.GAUGE_SUM]
-_COUNTERS = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.COUNTER_INCREASE]
-_LATENCIES = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX]
+_GAUGES: Final = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.GAUGE_SUM]
+_COUNTERS: Final = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.COUNTER_INCREASE]
+_LATENCIES: Final = [(m.published, m.source) for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX]
 
 
 class _NodeMemory:
@@ -38,8 +39,8 @@ class _NodeMemory:
 
 
 # a family the node did not have at its last poll (read-only)
-_NO_COUNTERS: dict[Labels, float] = {}
-_NO_LATENCY: dict[Labels, Summary] = {}
+_NO_COUNTERS: Final[dict[Labels, float]] = {}
+_NO_LATENCY: Final[dict[Labels, Summary]] = {}
 
 
 class ClusterAggregator:

@@ -9,7 +9,7 @@ sample costs the same on the last simulated hour as on the first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, TypeGuard
+from typing import Final, Protocol, TypeGuard
 
 from vpccni.ipam.metrics import CountingMetrics
 from vpccni.ipam.node import NodeIpam
@@ -17,8 +17,8 @@ from vpccni.metrics_helper.aggregate import ClusterAggregator, ClusterFigures
 from vpccni.metrics_helper.names import HELPER_METRICS, Rule
 from vpccni.metrics_helper.snapshot import Labels, NodeSnapshot, Summary
 
-_VALUE_SOURCES = tuple(m.source for m in HELPER_METRICS if m.rule is not Rule.LATENCY_MAX)
-_LATENCY_SOURCES = tuple(m.source for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX)
+_VALUE_SOURCES: Final = tuple(m.source for m in HELPER_METRICS if m.rule is not Rule.LATENCY_MAX)
+_LATENCY_SOURCES: Final = tuple(m.source for m in HELPER_METRICS if m.rule is Rule.LATENCY_MAX)
 
 
 class _SinkReader:

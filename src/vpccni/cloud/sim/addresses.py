@@ -12,14 +12,14 @@ import heapq
 import ipaddress
 import random
 from array import array
-from typing import Literal
+from typing import Final, Literal
 
 from mypy_extensions import mypyc_attr
 
 from vpccni.cloud.records import dotted_quad
 
-BLOCK = 16
-RESERVED_LOW = 4  # network, router, DNS, reserved; plus the broadcast address
+BLOCK: Final = 16
+RESERVED_LOW: Final = 4  # network, router, DNS, reserved; plus the broadcast address
 Policy = Literal["random", "lowest"]
 
 

@@ -12,7 +12,7 @@ import ipaddress
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from vpccni import __version__, catalog
 from vpccni.cloud.errors import Ec2Error, ThrottlingError, make_error
@@ -45,8 +45,8 @@ from vpccni.cloud.sim.state import (
 from vpccni.cloud.sim.trail import filter_set, items, new_uuid, tag_set
 
 T = TypeVar("T")
-RETRY_CAP_SECONDS = 20.0
-_INJECTED_STATUS = {"RequestLimitExceeded": 503, "InternalError": 500, "Unavailable": 503}
+RETRY_CAP_SECONDS: Final = 20.0
+_INJECTED_STATUS: Final = {"RequestLimitExceeded": 503, "InternalError": 500, "Unavailable": 503}
 
 
 def _err(code: str, message: str) -> Ec2Error:
@@ -1063,10 +1063,12 @@ def _parse_network(text: str) -> ipaddress.IPv4Network:
         raise _err("InvalidParameterValue", f"Invalid prefix '{text}'") from None
 
 
-INSTANCE_FILTERS = frozenset({"instance-id", "instance-state-name", "instance-type", "subnet-id", "availability-zone"})
-SUBNET_FILTERS = frozenset({"vpc-id", "availability-zone", "subnet-id", "cidr-block"})
-VPC_FILTERS = frozenset({"vpc-id", "cidr", "cidr-block-association.cidr-block", "state", "is-default"})
-ENI_FILTERS = frozenset(
+INSTANCE_FILTERS: Final = frozenset(
+    {"instance-id", "instance-state-name", "instance-type", "subnet-id", "availability-zone"}
+)
+SUBNET_FILTERS: Final = frozenset({"vpc-id", "availability-zone", "subnet-id", "cidr-block"})
+VPC_FILTERS: Final = frozenset({"vpc-id", "cidr", "cidr-block-association.cidr-block", "state", "is-default"})
+ENI_FILTERS: Final = frozenset(
     {
         "network-interface-id",
         "attachment.instance-id",
@@ -1101,7 +1103,7 @@ def _matches(filters: Filters | None, values_of: Callable[[str], list[str] | Non
     return True
 
 
-_ZONE_ATTRIBUTES = {"zone-name": "zone_name", "zone-id": "zone_id", "region-name": "region"}
+_ZONE_ATTRIBUTES: Final = {"zone-name": "zone_name", "zone-id": "zone_id", "region-name": "region"}
 
 
 def _zone_filter_values(zone: AvailabilityZone, name: str) -> list[str] | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 # (capacity, refill per second) per action; "unfiltered" is the bucket for describes called with
 # neither Filters nor pagination.
-ACTION_BUCKETS: dict[str, tuple[float, float]] = {
+ACTION_BUCKETS: Final[dict[str, tuple[float, float]]] = {
     "AssignPrivateIpAddresses": (100, 5),
     "UnassignPrivateIpAddresses": (100, 5),
     "CreateNetworkInterface": (100, 5),
@@ -27,8 +28,8 @@ ACTION_BUCKETS: dict[str, tuple[float, float]] = {
     "TerminateInstances": (100, 5),
 }
 UNFILTERED_DESCRIBE = (50.0, 10.0)
-UNFILTERED_ACTIONS = frozenset({"DescribeInstances", "DescribeNetworkInterfaces"})
-INSTANCE_BUCKETS: dict[str, tuple[float, float]] = {"RunInstances": (1000, 2), "TerminateInstances": (1000, 20)}
+UNFILTERED_ACTIONS: Final = frozenset({"DescribeInstances", "DescribeNetworkInterfaces"})
+INSTANCE_BUCKETS: Final[dict[str, tuple[float, float]]] = {"RunInstances": (1000, 2), "TerminateInstances": (1000, 20)}
 DEFAULT_MUTATING = (50.0, 5.0)
 DEFAULT_READ = (100.0, 20.0)
 

@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from vpccni.cloud.clock import utc_iso
 
@@ -193,7 +193,7 @@ class CloudTrail:
                 out.write(json.dumps(event) + "\n")
 
 
-_CLIENT_5XX = frozenset({"RequestLimitExceeded"})
+_CLIENT_5XX: Final = frozenset({"RequestLimitExceeded"})
 
 
 def new_uuid(rng_bits: int) -> str:
