@@ -33,7 +33,9 @@ _ORDERED_BOUND: Final = 4096
 
 def _series_key(labels: dict[str, str]) -> Labels:
     """Labels in name order (single labels need no sort; a latency observation's three are sorted once)."""
-    given = tuple(labels.items())
+    if not labels:
+        return ()
+    given = tuple([(name, value) for name, value in labels.items()])  # compiled dict walk: tuple(items()) is generic
     if len(given) < 2:
         return given
     ordered = _ORDERED.get(given)

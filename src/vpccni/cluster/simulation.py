@@ -471,8 +471,9 @@ class ClusterSimulation:
 
     def _new_deployment_pod(self, deployment: Deployment) -> Pod:
         deployment.serial += 1
+        serial = str(deployment.serial)  # zero-padded to 5 digits, as f"{serial:05d}" (whose format call is generic)
         pod = self._new_pod(
-            f"{deployment.name}-{deployment.serial:05d}",
+            f"{deployment.name}-{'0' * (5 - len(serial))}{serial}",
             deployment.name,
             deployment.namespace,
             deployment.cpu,
