@@ -26,7 +26,7 @@ from vpccni.cloud.clock import VIRTUAL_EPOCH, RealClock, VirtualClock, utc_iso
 from vpccni.cloud.records import dotted_quad
 from vpccni.cluster import ClusterSimulation, run_scenario
 from vpccni.cluster.churn import churn_scenario
-from vpccni.cluster.clocks import LocalClock
+from vpccni.cluster.clocks import EventQueue, LocalClock
 from vpccni.cluster.efficiency import Durations, IdleAddresses, quantile, thin_steps
 from vpccni.cluster.model import Capacity, Node, Phase, Pod
 from vpccni.cluster.progress import RunProgress, StopRequest
@@ -86,6 +86,26 @@ def test_parse_cidr_is_ipaddress(value: int, prefixlen: int, aligned: bool) -> N
 )
 def test_parse_cidr_unusual_forms_go_through_ipaddress(text: str) -> None:
     assert _parsed(text) == _by_ipaddress(text)
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.5, 2.0, 2.0000000001, 7.25]), st.booleans()), max_size=80))
+def test_event_queue_runs_by_time_then_scheduling_order(steps: list[tuple[float, bool]]) -> None:
+    """Pushes (ties included) interleaved with pops: each pop is the earliest pending, first scheduled first."""
+    queue, pending, seq, popped = EventQueue(), [], 0, 0
+    for when, pop in steps:
+        if pop:
+            got = queue.pop()
+            want = min(pending, default=None)
+            assert (got and (got[0], got[1]())) == (want and (want[0], want[2]))
+            if want:
+                pending.remove(want)
+                popped += 1
+        else:
+            seq += 1
+            queue.at(when, lambda seq=seq: seq)  # type: ignore[misc]
+            pending.append((when, seq, seq))
+        assert len(queue) == len(pending)
+    assert queue.processed == popped
 
 
 @given(st.integers(0, 2**32 - 1))

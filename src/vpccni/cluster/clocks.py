@@ -69,36 +69,50 @@ class _Acting:
         self.owner.current = self.previous
 
 
+class _Event:
+    """One scheduled action; ordered by time, then by scheduling order (compiled: the heap compares natively)."""
+
+    __slots__ = ("when", "seq", "action")
+
+    def __init__(self, when: float, seq: int, action: Callable[[], None]) -> None:
+        self.when = when
+        self.seq = seq
+        self.action = action
+
+    def __lt__(self, other: _Event) -> bool:
+        return self.when < other.when or (self.when == other.when and self.seq < other.seq)
+
+
 class EventQueue:
     """Events in time order; equal times run in the order they were scheduled (deterministic)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[_Event] = []
         self._seq = 0
         self.processed = 0
 
     def at(self, when: float, action: Callable[[], None]) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, action))
+        heapq.heappush(self._heap, _Event(when, self._seq, action))
 
     def pop_until(self, end: float) -> tuple[float, Callable[[], None]] | None:
         """The next event if it is due at or before `end` (None otherwise, the event stays queued)."""
         heap = self._heap
-        if not heap or heap[0][0] > end:
+        if not heap or heap[0].when > end:
             return None
-        when, _, action = heapq.heappop(heap)
+        event = heapq.heappop(heap)
         self.processed += 1
-        return when, action
+        return event.when, event.action
 
     def pop(self) -> tuple[float, Callable[[], None]] | None:
         if not self._heap:
             return None
-        when, _, action = heapq.heappop(self._heap)
+        event = heapq.heappop(self._heap)
         self.processed += 1
-        return when, action
+        return event.when, event.action
 
     def peek_time(self) -> float | None:
-        return self._heap[0][0] if self._heap else None
+        return self._heap[0].when if self._heap else None
 
     def __len__(self) -> int:
         return len(self._heap)
