@@ -15,7 +15,8 @@ from vpccni.cloud.sim.state import SimCloud
 from vpccni.fileio import atomic_write
 
 FIELDS = ("vpcs", "subnets", "enis", "instances", "attachments", "_pending_detaches")
-FORMAT = "vpccni-sim-cloud/2"  # /2: a subnet's free addresses are arrays (addresses.py); /1 files do not load
+FORMAT_NAME = "vpccni-sim-cloud"
+FORMAT = f"{FORMAT_NAME}/2"  # /2: a subnet's free addresses are arrays (addresses.py); /1 files do not load
 
 
 def snapshot(cloud: SimCloud) -> bytes:
@@ -39,7 +40,7 @@ def load(cloud: SimCloud, path: str) -> bool:
         return False
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         found = saved.get("format") if isinstance(saved, dict) else None
-        if isinstance(found, str) and found.startswith(FORMAT.split("/")[0] + "/"):
+        if isinstance(found, str) and found.startswith(f"{FORMAT_NAME}/"):  # ours, of another version
             raise ValueError(
                 f"{path}: saved by another vpccni version ({found}, this one reads {FORMAT}); remove it to start afresh"
             )
