@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vpccni.daemon.prometheus import PrometheusMetrics
+from vpccni.ipam.metrics import label_set
 from vpccni.metrics_helper.aggregate import ClusterAggregator
 from vpccni.metrics_helper.snapshot import NodeSnapshot, ParseError, Summary
 
@@ -13,14 +14,18 @@ from vpccni.metrics_helper.snapshot import NodeSnapshot, ParseError, Summary
 def test_the_daemons_exposition_parses_into_the_aggregated_families_only() -> None:
     sink = PrometheusMetrics()
     sink.inc("awscni_add_ip_req_count", 3)
-    sink.inc("awscni_del_ip_req_count", 2, reason="PodDeleted")
-    sink.inc("awscni_del_ip_req_count", 1, reason="SetupNSFailed")
+    sink.inc("awscni_del_ip_req_count", 2, label_set(reason="PodDeleted"))
+    sink.inc("awscni_del_ip_req_count", 1, label_set(reason="SetupNSFailed"))
     sink.set("awscni_eni_max", 3)
-    sink.set("awscni_assigned_ip_per_cidr", 2, cidr="10.0.0.7/32")
-    sink.set("awscni_assigned_ip_per_eni", 2, eni="eni-1")  # ignored by the helper
-    sink.observe("awscni_aws_api_latency_ms", 30.0, api="CreateNetworkInterface", error="false", status="200")
-    sink.observe("awscni_aws_api_latency_ms", 50.0, api="CreateNetworkInterface", error="false", status="200")
-    sink.observe("awscni_ipamd_startup_duration_seconds", 1.5, success="true")  # a histogram: ignored
+    sink.set("awscni_assigned_ip_per_cidr", 2, label_set(cidr="10.0.0.7/32"))
+    sink.set("awscni_assigned_ip_per_eni", 2, label_set(eni="eni-1"))  # ignored by the helper
+    sink.observe(
+        "awscni_aws_api_latency_ms", 30.0, label_set(api="CreateNetworkInterface", error="false", status="200")
+    )
+    sink.observe(
+        "awscni_aws_api_latency_ms", 50.0, label_set(api="CreateNetworkInterface", error="false", status="200")
+    )
+    sink.observe("awscni_ipamd_startup_duration_seconds", 1.5, label_set(success="true"))  # a histogram: ignored
     snapshot = NodeSnapshot.from_text(sink.exposition())
     assert snapshot.values == {
         "awscni_add_ip_req_count": {(): 3.0},

@@ -12,6 +12,7 @@ from vpccni.daemon.checkpoint_file import FileCheckpointStore
 from vpccni.daemon.prometheus import PrometheusMetrics
 from vpccni.ipam import IpamKey
 from vpccni.ipam.backend import AddRequest, CniBackend, DelRequest, VersionMismatch
+from vpccni.ipam.metrics import label_set
 from vpccni.nodesim import NodeSimSpec, NodeSimulation
 
 
@@ -19,13 +20,13 @@ def test_exposition_keeps_the_reference_names_and_drops_deleted_series() -> None
     sink = PrometheusMetrics()
     sink.inc("awscni_add_ip_req_count")
     sink.inc("awscni_add_ip_req_count")
-    sink.set("awscni_assigned_ip_per_eni", 3, eni="eni-1")
-    sink.set("awscni_assigned_ip_per_eni", 1, eni="eni-2")
-    sink.set("awscni_assigned_ip_per_eni", float("nan"), eni="eni-2")
-    sink.inc("awscni_ipamd_action_inprogress", fn="nodeInit")
-    sink.inc("awscni_ipamd_action_inprogress", -1, fn="nodeInit")
-    sink.observe("awscni_aws_api_latency_ms", 12.5, api="CreateTags", error="false", status="200")
-    sink.observe("awscni_ipamd_startup_duration_seconds", 0.3, success="true")
+    sink.set("awscni_assigned_ip_per_eni", 3, label_set(eni="eni-1"))
+    sink.set("awscni_assigned_ip_per_eni", 1, label_set(eni="eni-2"))
+    sink.set("awscni_assigned_ip_per_eni", float("nan"), label_set(eni="eni-2"))
+    sink.inc("awscni_ipamd_action_inprogress", 1, label_set(fn="nodeInit"))
+    sink.inc("awscni_ipamd_action_inprogress", -1, label_set(fn="nodeInit"))
+    sink.observe("awscni_aws_api_latency_ms", 12.5, label_set(api="CreateTags", error="false", status="200"))
+    sink.observe("awscni_ipamd_startup_duration_seconds", 0.3, label_set(success="true"))
     text = sink.exposition()
     assert "# TYPE awscni_add_ip_req_count counter\nawscni_add_ip_req_count 2.0\n" in text
     assert 'awscni_assigned_ip_per_eni{eni="eni-1"} 3.0' in text and "eni-2" not in text

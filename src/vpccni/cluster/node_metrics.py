@@ -20,30 +20,14 @@ CALLS: Final = "awscni_ec2api_req_count"
 FAILED_CALLS: Final = "awscni_ec2api_error_count"
 API_ERRORS: Final = "awscni_aws_api_error_count"
 KEPT: Final = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
-# `inc`'s default amount, named rather than written as a literal: mypyc (this module is compiled) fails to render
-# the text signature of a method with a literal default before **labels, and leaves a named default out of it
-ONE = 1.0  # not Final: a Final one is inlined as a literal, which trips the signature bug above
 
 
-# labels as a call passed them → in name order; the engine's multi-label series come from small vocabularies
-# (API names, error codes, statuses), so this stays small; it is emptied should it ever grow past the bound
-_ORDERED: Final[dict[Labels, Labels]] = {}
-_ORDERED_BOUND: Final = 4096
-
-
-def _series_key(labels: dict[str, str]) -> Labels:
-    """Labels in name order (single labels need no sort; a latency observation's three are sorted once)."""
-    if not labels:
-        return ()
-    given = tuple([(name, value) for name, value in labels.items()])  # compiled dict walk: tuple(items()) is generic
-    if len(given) < 2:
-        return given
-    ordered = _ORDERED.get(given)
-    if ordered is None:
-        if len(_ORDERED) >= _ORDERED_BOUND:
-            _ORDERED.clear()
-        ordered = _ORDERED[given] = tuple(sorted(given))
-    return ordered
+def _label(labels: Labels, name: str) -> str:
+    """One label's value ("" when absent): the series' key is a handful of pairs, so a walk beats a dict."""
+    for label, value in labels:
+        if label == name:
+            return value
+    return ""
 
 
 class NodeCounters:
@@ -63,49 +47,48 @@ class NodeCounters:
         # count and sum, as the metrics helper reads them: a sample then takes the series as they are
         self.summaries: dict[str, dict[Labels, Summary]] = {}
 
-    def inc(self, name: str, amount: float = ONE, **labels: str) -> None:
+    def inc(self, name: str, amount: float = 1.0, labels: Labels = ()) -> None:
         if name == CALLS:
-            fn = labels.get("fn", "")
+            fn = _label(labels, "fn")
             self.calls[fn] = self.calls.get(fn, 0.0) + amount
             self.calls_total += amount
         elif name == FAILED_CALLS:
-            fn = labels.get("fn", "")
+            fn = _label(labels, "fn")
             self.failed_calls[fn] = self.failed_calls.get(fn, 0.0) + amount
         elif name == API_ERRORS:
-            code = labels.get("error", "")
+            code = _label(labels, "error")
             self.errors[code] = self.errors.get(code, 0.0) + amount
         if name in HELPER_SOURCES:
             series = self.counters.get(name)
             if series is None:
                 series = self.counters[name] = {}
-            key = _series_key(labels)
-            series[key] = series.get(key, 0.0) + amount
+            series[labels] = series.get(labels, 0.0) + amount
 
-    def set(self, name: str, value: float, **labels: str) -> None:
+    def set(self, name: str, value: float, labels: Labels = ()) -> None:
         """Only the gauges the metrics helper reads are kept (NaN deletes a series, as the engine means it)."""
         if name not in HELPER_SOURCES:
             return
         series = self.gauges.get(name)
         if series is None:
             series = self.gauges[name] = {}
-        key = _series_key(labels)
-        if value != value or (key and value == 0):  # NaN
+        if value != value or (labels and value == 0):  # NaN
             # a zero per-CIDR or per-ENI series adds nothing to the helper's sums; dropping it keeps a node's
             # memory flat while addresses come and go
-            series.pop(key, None)
+            series.pop(labels, None)
         else:
-            series[key] = value
+            series[labels] = value
 
-    def observe(self, name: str, value: float, **labels: str) -> None:
+    def observe(self, name: str, value: float, labels: Labels = ()) -> None:
         """Only the latencies the metrics helper reads are kept, as count and sum."""
         if name not in HELPER_SOURCES:
             return
         series = self.summaries.get(name)
         if series is None:
             series = self.summaries[name] = {}
-        key = _series_key(labels)
-        folded = series.get(key)
-        series[key] = Summary(1.0, value) if folded is None else Summary(folded.observations + 1, folded.total + value)
+        folded = series.get(labels)
+        series[labels] = (
+            Summary(1.0, value) if folded is None else Summary(folded.observations + 1, folded.total + value)
+        )
 
     def total(self, name: str) -> float:
         """A counter summed over its labels (the kept ones and the metrics helper's), like `CountingMetrics.total`."""

@@ -143,7 +143,7 @@ class FastEndpoint:
         finally:
             if self.metrics is not None:
                 command = invocation.command if invocation.command in CNI_COMMANDS else "other"
-                self.metrics.observe(timing.REQUEST, time.perf_counter() - began, command=command)
+                self.metrics.observe(timing.REQUEST, time.perf_counter() - began, (("command", command),))
             for fd in fds:
                 os.close(fd)
             fds.clear()

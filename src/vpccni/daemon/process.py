@@ -45,6 +45,7 @@ from vpccni.ipam import snapshot
 from vpccni.ipam.backend import CniBackend
 from vpccni.ipam.config import IpamConfig, ipamd_settings
 from vpccni.ipam.facts import IpamInitError
+from vpccni.ipam.metrics import label_set
 from vpccni.ipam.node import NodeIpam
 
 log = logging.getLogger("vpccni.daemon")
@@ -122,7 +123,7 @@ class Ipamd:
         os.makedirs(state_dir, mode=0o755, exist_ok=True)
         for warning in self.config.warnings:
             log.warning(warning)
-        self.metrics.set("awscni_build_info", 1, version=__version__, goversion=platform.python_version())
+        self.metrics.set("awscni_build_info", 1, label_set(version=__version__, goversion=platform.python_version()))
         if options.datapath:
             self.datapath = TimedDatapath(self.metrics)
             pod_alive = pod_alive or self.datapath.pod_alive
@@ -219,7 +220,7 @@ class Ipamd:
         assert self.backend is not None and self.checkpoint is not None
         began = time.monotonic()
         node = self._new_node(store, pod_alive)
-        self.metrics.inc("awscni_ipamd_action_inprogress", fn="nodeInit")
+        self.metrics.inc("awscni_ipamd_action_inprogress", 1, label_set(fn="nodeInit"))
         try:
             with self.lock:
                 self.backend.node = node  # a failed attempt's partial state goes with its engine
@@ -227,7 +228,9 @@ class Ipamd:
             self.checkpoint.wait(self.checkpoint.generation())
         except (IpamInitError, Ec2Error) as exc:
             self.metrics.observe(
-                "awscni_ipamd_node_initialization_duration_seconds", time.monotonic() - began, success="false"
+                "awscni_ipamd_node_initialization_duration_seconds",
+                time.monotonic() - began,
+                label_set(success="false"),
             )
             if isinstance(exc, IpamInitError) and not exc.transient:
                 self._startup_failed()
@@ -238,9 +241,9 @@ class Ipamd:
             self._startup_failed()
             raise DaemonError(f"node initialization failed: {exc!r}") from exc
         finally:
-            self.metrics.inc("awscni_ipamd_action_inprogress", -1, fn="nodeInit")
+            self.metrics.inc("awscni_ipamd_action_inprogress", -1, label_set(fn="nodeInit"))
         self.metrics.observe(
-            "awscni_ipamd_node_initialization_duration_seconds", time.monotonic() - began, success="true"
+            "awscni_ipamd_node_initialization_duration_seconds", time.monotonic() - began, label_set(success="true")
         )
         self._became_ready()
         return True
@@ -265,9 +268,7 @@ class Ipamd:
         self.metrics.observe(
             "awscni_ipamd_startup_duration_seconds",
             time.monotonic() - self.began,
-            success="false",
-            with_api_server="false",
-            failure_reason="node_initialization",
+            label_set(success="false", with_api_server="false", failure_reason="node_initialization"),
         )
 
     def _became_ready(self) -> None:
@@ -279,9 +280,7 @@ class Ipamd:
         self.metrics.observe(
             "awscni_ipamd_startup_duration_seconds",
             time.monotonic() - self.began,
-            success="true",
-            with_api_server="false",
-            failure_reason="",
+            label_set(success="true", with_api_server="false", failure_reason=""),
         )
         self.ready.set()
         log.info("ipamd ready", extra={"endpoints": self.endpoints})
@@ -376,7 +375,7 @@ class Ipamd:
 
     def _guarded(self, fn: str, step: Callable[[], object]) -> None:
         """Run one engine step under the lock; an error is logged and the loop goes on."""
-        self.metrics.inc("awscni_ipamd_action_inprogress", fn=fn)
+        self.metrics.inc("awscni_ipamd_action_inprogress", 1, label_set(fn=fn))
         try:
             with self.lock:
                 step()
@@ -385,7 +384,7 @@ class Ipamd:
         except Exception:
             log.exception("%s failed", fn, extra={"call": fn})
         finally:
-            self.metrics.inc("awscni_ipamd_action_inprogress", -1, fn=fn)
+            self.metrics.inc("awscni_ipamd_action_inprogress", -1, label_set(fn=fn))
 
     # --- stop ------------------------------------------------------------------------------------
     def run_until_signalled(self) -> None:

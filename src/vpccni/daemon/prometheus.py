@@ -71,15 +71,15 @@ class PrometheusMetrics:
         self.histograms: dict[str, dict[Labels, list[float]]] = {}  # bucket counts..., +Inf, sum
 
     # --- MetricsSink ----------------------------------------------------------------------------
-    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = _key(labels)
+    def inc(self, name: str, amount: float = 1.0, labels: Labels = ()) -> None:
+        key = _in_order(labels)
         table = self.gauges if SPECS.get(name, ("counter", ""))[0] == "gauge" else self.counters
         with self._lock:
             series = table.setdefault(name, {})
             series[key] = series.get(key, 0.0) + amount
 
-    def set(self, name: str, value: float, **labels: str) -> None:
-        key = _key(labels)
+    def set(self, name: str, value: float, labels: Labels = ()) -> None:
+        key = _in_order(labels)
         with self._lock:
             series = self.gauges.setdefault(name, {})
             if math.isnan(value):  # the engine's way of saying "delete this series"
@@ -87,8 +87,8 @@ class PrometheusMetrics:
             else:
                 series[key] = value
 
-    def observe(self, name: str, value: float, **labels: str) -> None:
-        key = _key(labels)
+    def observe(self, name: str, value: float, labels: Labels = ()) -> None:
+        key = _in_order(labels)
         kind = SPECS.get(name, ("summary", ""))[0]
         with self._lock:
             if kind == "histogram":
@@ -156,6 +156,12 @@ class PrometheusMetrics:
 
 def _key(labels: dict[str, str]) -> Labels:
     return tuple(sorted(labels.items()))
+
+
+def _in_order(labels: Labels) -> Labels:
+    """The engine passes labels in name order; the daemon still sorts them rather than fail a request over a
+    metric (tests catch a mis-ordered call site: `CountingMetrics` refuses one)."""
+    return tuple(sorted(labels))
 
 
 def _escape(text: str, help_text: bool = False) -> str:

@@ -28,11 +28,11 @@ class TimedDatapath(Datapath):
         try:
             return super().add(netns_fd, ifname, host_veth, address, route_table_id, mtu)
         finally:
-            self.metrics.observe(DATAPATH, time.perf_counter() - began, op="add")
+            self.metrics.observe(DATAPATH, time.perf_counter() - began, (("op", "add"),))
 
     def delete(self, address: str, route_table_id: int) -> None:
         began = time.perf_counter()
         try:
             super().delete(address, route_table_id)
         finally:
-            self.metrics.observe(DATAPATH, time.perf_counter() - began, op="delete")
+            self.metrics.observe(DATAPATH, time.perf_counter() - began, (("op", "delete"),))

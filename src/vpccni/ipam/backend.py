@@ -240,7 +240,7 @@ class CniBackend:
         Raises CheckpointWriteError when the release could not be made durable (the pod keeps its address),
         and NotReady before node init (an unknown pod then may just not be restored yet)."""
         node = self.node
-        node.metrics.inc("awscni_del_ip_req_count", reason=request.reason)
+        node.metrics.inc("awscni_del_ip_req_count", 1.0, (("reason", request.reason),))
         if request.client_version != self.version:
             raise VersionMismatch(request.client_version, self.version)
         if not node.initialized:

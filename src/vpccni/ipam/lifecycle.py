@@ -37,7 +37,7 @@ from vpccni.cloud.records import (
 )
 from vpccni.ipam.config import EniConfig, IpamConfig
 from vpccni.ipam.facts import InstanceFacts
-from vpccni.ipam.metrics import MetricsSink
+from vpccni.ipam.metrics import MetricsSink, label_set
 
 log = logging.getLogger("vpccni.ipam")
 T = TypeVar("T")
@@ -67,18 +67,22 @@ class MeteredEc2:
         self.clock = clock
 
     def _metered(self, action: str, call: Callable[[], T]) -> T:
-        self.metrics.inc("awscni_ec2api_req_count", fn=action)
+        self.metrics.inc("awscni_ec2api_req_count", 1.0, (("fn", action),))
         start = self.clock.now()
         try:
             result = call()
         except Ec2Error as exc:
-            self.metrics.inc("awscni_ec2api_error_count", fn=action)
-            self.metrics.inc("awscni_aws_api_error_count", api=action, error=exc.code)
+            self.metrics.inc("awscni_ec2api_error_count", 1.0, (("fn", action),))
+            self.metrics.inc("awscni_aws_api_error_count", 1.0, (("api", action), ("error", exc.code)))
             elapsed = (self.clock.now() - start) * 1000
-            self.metrics.observe("awscni_aws_api_latency_ms", elapsed, api=action, error="true", status=exc.code)
+            self.metrics.observe(
+                "awscni_aws_api_latency_ms", elapsed, (("api", action), ("error", "true"), ("status", exc.code))
+            )
             raise
         elapsed = (self.clock.now() - start) * 1000
-        self.metrics.observe("awscni_aws_api_latency_ms", elapsed, api=action, error="false", status="200")
+        self.metrics.observe(
+            "awscni_aws_api_latency_ms", elapsed, (("api", action), ("error", "false"), ("status", "200"))
+        )
         return result
 
     def instance_metadata(self, instance_id: str) -> InstanceMetadata:
@@ -191,7 +195,7 @@ class EniLifecycle:
         self.metrics = metrics
 
     def error(self, fn: str) -> None:
-        self.metrics.inc("awscni_ipamd_error_count", fn=fn)
+        self.metrics.inc("awscni_ipamd_error_count", 1.0, (("fn", fn),))
 
     def retry(self, attempts: int, base: float, jitter: float, call: Callable[[], T]) -> T:
         """The reference's ENI-lifecycle retry loops (§11.3): back-off base × 2^try, cap 60 s, + jitter."""
@@ -396,7 +400,7 @@ class EniLifecycle:
             except NotFoundError:
                 log.info("%s was already gone", eni_id)
             except Ec2Error:
-                self.metrics.inc("awscni_aws_utils_error_count", fn="AllocENIDeleteErr", error="delete")
+                self.metrics.inc("awscni_aws_utils_error_count", 1.0, label_set(fn="AllocENIDeleteErr", error="delete"))
             return None
 
     def wait_for_attach(self, eni_id: str, wanted: int, prefix_mode: bool) -> MetadataEni | None:
@@ -416,7 +420,9 @@ class EniLifecycle:
             have = len(last.ipv4_prefixes) if prefix_mode else len(last.local_ipv4s) - 1
             if (prefix_mode and have > 1) or (not prefix_mode and have >= 1):
                 return last
-        self.metrics.inc("awscni_aws_api_error_count", api="waitENIAttachedFailedToAssignIPs", error="timeout")
+        self.metrics.inc(
+            "awscni_aws_api_error_count", 1.0, label_set(api="waitENIAttachedFailedToAssignIPs", error="timeout")
+        )
         return None
 
     # --- freeing ENIs (§3.9, §11.3) ---------------------------------------------------------------
@@ -434,7 +440,7 @@ class EniLifecycle:
         except Ec2Error as exc:
             log.warning("freeing %s failed: %s (the leaked-ENI cleanup deletes it later)", eni_id, exc.code)
             self.error("decreaseIPPoolFreeENIFailed")
-            self.metrics.inc("awscni_aws_utils_error_count", fn="FreeENIDeleteErr", error=exc.code)
+            self.metrics.inc("awscni_aws_utils_error_count", 1.0, label_set(fn="FreeENIDeleteErr", error=exc.code))
 
     def delete_eni(self, eni_id: str) -> None:
         self.retry(12, 0.5, 0.15, lambda: self.ec2.delete_network_interface(eni_id))
@@ -467,7 +473,9 @@ class EniLifecycle:
                 self.delete_eni(eni.eni_id)
                 deleted += 1
             except Ec2Error as exc:
-                self.metrics.inc("awscni_aws_utils_error_count", fn="cleanUpLeakedENIDeleteErr", error=exc.code)
+                self.metrics.inc(
+                    "awscni_aws_utils_error_count", 1.0, label_set(fn="cleanUpLeakedENIDeleteErr", error=exc.code)
+                )
         return deleted
 
     def delete_own_orphans(self, vpc_id: str) -> int:

@@ -230,7 +230,7 @@ class NodeIpam:
             return self.lifecycle.metadata()
 
     def _error(self, fn: str) -> None:
-        self.metrics.inc("awscni_ipamd_error_count", fn=fn)
+        self.metrics.inc("awscni_ipamd_error_count", 1.0, (("fn", fn),))
 
     # --- node init (§5.3) ---------------------------------------------------------------------------
     def init(self) -> None:
@@ -286,7 +286,7 @@ class NodeIpam:
                 self.clock.now(),
                 subnet_id=entry.subnet_id,
             )
-            self.metrics.set("awscni_assigned_ip_per_eni", 0, eni=entry.eni_id)
+            self.metrics.set("awscni_assigned_ip_per_eni", 0, (("eni", entry.eni_id),))
         for address in entry.local_ipv4s[1:]:
             self._add_cidr(eni, f"{address}/32")
         for prefix in entry.ipv4_prefixes:
@@ -748,7 +748,7 @@ class NodeIpam:
     def _free_eni(self, eni_id: str) -> None:
         """Drop an ENI from the datastore (no pod can get its addresses from now on), then free it in EC2."""
         self.ds.remove_eni(eni_id)
-        self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), eni=eni_id)
+        self.metrics.set("awscni_assigned_ip_per_eni", float("nan"), (("eni", eni_id),))
         with self.unlocked():
             self.lifecycle.free_eni(eni_id)
 
@@ -831,7 +831,7 @@ class NodeIpam:
             with self.unlocked():
                 self.lifecycle.tag_if_needed(entry.eni_id, eni.tags if eni else {})
             self._setup_eni(entry)
-            self.metrics.inc("awscni_reconcile_count", fn="eniReconcileAdd")
+            self.metrics.inc("awscni_reconcile_count", 1.0, (("fn", "eniReconcileAdd"),))
         for eni_id in [e for e in self._agreed if e not in self.ds.enis or e not in managed_ids]:
             del self._agreed[eni_id]  # ENIs gone or no longer managed: kept memory would grow with ENI churn
         for eni_id in [e for e in self.ds.enis if e not in managed_ids]:
@@ -840,7 +840,7 @@ class NodeIpam:
             if removed_ips:
                 self.metrics.inc("awscni_force_removed_enis")
                 self.metrics.inc("awscni_force_removed_ips", removed_ips)
-            self.metrics.inc("awscni_reconcile_count", fn="eniReconcileDel")
+            self.metrics.inc("awscni_reconcile_count", 1.0, (("fn", "eniReconcileDel"),))
         self.last_pool_action = self.clock.now()
         self.report_gauges()
 
@@ -869,7 +869,7 @@ class NodeIpam:
             # metadata agrees and none of it is cooling: nothing to add or delete (the loops below would only count)
             agreeing = len(meta_ips) + len(ds_prefixes)
             if agreeing:
-                self.metrics.inc("awscni_reconcile_count", agreeing, fn="eniDataStorePoolReconcileAdd")
+                self.metrics.inc("awscni_reconcile_count", agreeing, (("fn", "eniDataStorePoolReconcileAdd"),))
             return
         ips, prefixes, from_metadata = meta_ips, list(entry.ipv4_prefixes), True
         if not similar:
@@ -905,10 +905,10 @@ class NodeIpam:
                     del self.reconcile_cooldown[cidr]
                 if cidr not in present:
                     self._add_cidr(eni, cidr)
-                self.metrics.inc("awscni_reconcile_count", fn="eniDataStorePoolReconcileAdd")
+                self.metrics.inc("awscni_reconcile_count", 1.0, (("fn", "eniDataStorePoolReconcileAdd"),))
             for cidr in present - set(listed):
                 self.ds.del_cidr(eni.eni_id, cidr, force=True)
-                self.metrics.inc("awscni_reconcile_count", fn="eniIPPoolReconcileDel")
+                self.metrics.inc("awscni_reconcile_count", 1.0, (("fn", "eniIPPoolReconcileDel"),))
 
     # --- pods (§7.3, §7.4) --------------------------------------------------------------------------
     def assign_pod(self, key: IpamKey, metadata: PodMetadata | None = None) -> Assignment:
@@ -964,8 +964,8 @@ class NodeIpam:
         held = self._gauges_reported
         if held is not None:
             self._gauges_reported = (held[0], held[1], assigned, held[3])
-        self.metrics.set("awscni_assigned_ip_per_eni", eni.assigned, eni=eni.eni_id)
-        self.metrics.set("awscni_assigned_ip_per_cidr", cidr.assigned, cidr=cidr.cidr)
+        self.metrics.set("awscni_assigned_ip_per_eni", eni.assigned, (("eni", eni.eni_id),))
+        self.metrics.set("awscni_assigned_ip_per_cidr", cidr.assigned, (("cidr", cidr.cidr),))
 
     # --- leaked ENIs (§6) ---------------------------------------------------------------------------
     def cleanup_leaked_enis(self) -> int:
