@@ -97,19 +97,20 @@ class IpamConfig:
     network_policy_mode: str = ""
     warm_pool_policy: str = "reference"
     warnings: tuple[str, ...] = ()
+    # Derived once, not properties: the compiled engine reads these on every pool decision, and a property of this
+    # interpreted class would run a Python frame each time. Not init, compared or shown: they follow the fields.
+    # WARM_IP_TARGET or MINIMUM_IP_TARGET set: they override WARM_ENI_TARGET and WARM_PREFIX_TARGET.
+    defined: bool = field(init=False, repr=False, compare=False)
+    provisioning_disabled: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def defined(self) -> bool:
-        """WARM_IP_TARGET or MINIMUM_IP_TARGET set: they override WARM_ENI_TARGET and WARM_PREFIX_TARGET."""
-        return self.warm_ip_target != 0 or self.minimum_ip_target != 0
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defined", self.warm_ip_target != 0 or self.minimum_ip_target != 0)
+        disabled = self.disable_network_resource_provisioning or self.enable_imds_only_mode
+        object.__setattr__(self, "provisioning_disabled", disabled)
 
     @property
     def adaptive(self) -> bool:
         return self.warm_pool_policy == "adaptive"
-
-    @property
-    def provisioning_disabled(self) -> bool:
-        return self.disable_network_resource_provisioning or self.enable_imds_only_mode
 
     @property
     def leaked_eni_cleanup(self) -> bool:

@@ -23,6 +23,17 @@ RESERVED_LOW: Final = 4  # network, router, DNS, reserved; plus the broadcast ad
 Policy = Literal["random", "lowest"]
 
 
+def draw_below(rng: random.Random, n: int) -> int:
+    """`rng.randrange(n)` for n > 0: the same draw from the same stream (CPython's rejection sampling on
+    `getrandbits(n.bit_length())`), written here so compiled code does not call into the interpreted `random`
+    module once per address (a test checks it against `randrange` draw for draw)."""
+    k = n.bit_length()
+    r: int = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
 @mypyc_attr(serializable=True)  # pickled with the account (persist.py)
 class _IndexedSet:
     """A set of ints in [0, universe) with O(1) add, remove and uniform random choice.
@@ -59,7 +70,7 @@ class _IndexedSet:
             self._pos[last] = i
 
     def choice(self, rng: random.Random) -> int:
-        return self._items[rng.randrange(len(self._items))]
+        return self._items[draw_below(rng, len(self._items))]
 
 
 @mypyc_attr(serializable=True)  # pickled with the account (persist.py)

@@ -15,7 +15,7 @@ from mypy_extensions import mypyc_attr
 from vpccni.catalog import InstanceLimits
 from vpccni.cloud.clock import Clock
 from vpccni.cloud.records import InstanceMetadata, MetadataEni
-from vpccni.cloud.sim.addresses import SubnetAddresses
+from vpccni.cloud.sim.addresses import SubnetAddresses, draw_below
 from vpccni.cloud.sim.config import SimConfig
 from vpccni.cloud.sim.throttle import Throttler
 from vpccni.cloud.sim.trail import CloudTrail
@@ -190,7 +190,7 @@ class SimCloud:
         return f"{prefix}-{self.rng.getrandbits(68):017x}"
 
     def new_mac(self) -> str:
-        return "02:" + ":".join(f"{self.rng.randrange(256):02x}" for _ in range(5))
+        return "02:" + ":".join(f"{draw_below(self.rng, 256):02x}" for _ in range(5))
 
     def lognormal(self, median: float, sigma: float) -> float:
         return median if sigma <= 0 else median * math.exp(self.rng.gauss(0.0, sigma))
