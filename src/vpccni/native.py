@@ -35,6 +35,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "vpccni.cloud.clock",
     "vpccni.cloud.records",
     "vpccni.cloud.sim.addresses",
+    "vpccni.cloud.sim.draws",
     "vpccni.cloud.sim.ec2",
     "vpccni.cloud.sim.state",
     "vpccni.cloud.sim.throttle",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from vpccni.cloud.clock import VirtualClock
 from vpccni.cloud.sim import SimCloud, SimConfig, SimEc2, persist
-from vpccni.cloud.sim.addresses import BLOCK, SubnetAddresses, draw_below
+from vpccni.cloud.sim.addresses import BLOCK, SubnetAddresses
 
 
 def new_subnet(cidr: str, seed: int) -> SubnetAddresses:
@@ -163,13 +163,3 @@ def test_a_state_file_of_the_former_format_is_refused_by_name(tmp_path: Path) ->
     path.write_bytes(pickle.dumps(["something else"]))
     with pytest.raises(ValueError, match="not a vpccni-sim-cloud/2 file"):
         persist.load(object(), str(path))  # type: ignore[arg-type]
-
-
-@settings(max_examples=200, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), bounds=st.lists(st.integers(1, 2**20), min_size=1, max_size=40))
-def test_draw_below_is_randrange_draw_for_draw(seed: int, bounds: list[int]) -> None:
-    """The compiled draw must leave the stream exactly where `randrange` does, for any bound (powers of two too)."""
-    ours, theirs = random.Random(seed), random.Random(seed)
-    for n in [*bounds, 1, 2, 256, 2**16]:
-        assert draw_below(ours, n) == theirs.randrange(n)
-    assert ours.getrandbits(64) == theirs.getrandbits(64)

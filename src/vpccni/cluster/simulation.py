@@ -713,21 +713,31 @@ class ClusterSimulation:
 
     def snapshot(self) -> dict[str, Any]:
         nodes = self.all_nodes()
-        phases = Counter(
-            "pending" if p.phase is Phase.UNSCHEDULABLE and not p.unschedulable else p.phase.value
-            for p in self.pods.values()
-            if not p.daemonset
-        )
+        # counted by member, named once per sample: an enum's `.value` runs interpreted code, once per pod here
+        unseen = 0  # "pending": created, not yet seen by the scheduler
+        phases: dict[Phase, int] = dict.fromkeys(Phase, 0)
+        for p in self.pods.values():
+            if p.daemonset:
+                continue
+            if p.phase is Phase.UNSCHEDULABLE and not p.unschedulable:
+                unseen += 1
+            else:
+                phases[p.phase] += 1
+        calls = sum(self.asg_calls.values())
+        errors = sum(self.asg_errors.values())
+        for node in (*nodes, *self.removed_nodes):  # totals per node: a node's counts by action are whole numbers
+            calls += int(node.metrics.calls_total)
+            errors += int(sum(node.metrics.errors.values()))
         return {
             "t": self.world.now(),
             "nodes": len(nodes),
             "nodes_ready": sum(1 for n in nodes if n.ready),
             # "pending": created, not yet seen by the scheduler; "unschedulable": it tried and found no node
-            "pods": {phase: phases.get(phase, 0) for phase in ("pending", *(p.value for p in Phase))},
+            "pods": {"pending": unseen, **{phase.value: count for phase, count in phases.items()}},
             "subnet_free": {name: self._subnet_free(name) for name in self.subnet_ids},
             "idle_ips": {n.name: n.ipam.ds.total - n.ipam.ds.assigned for n in nodes if n.ipam is not None},
-            "ec2_calls": sum(self._ec2_calls().values()),
-            "ec2_errors": sum(self._errors().values()),
+            "ec2_calls": calls,
+            "ec2_errors": errors,
         }
 
     # --- running ---------------------------------------------------------------------------------

@@ -17,21 +17,11 @@ from typing import Final, Literal
 from mypy_extensions import mypyc_attr
 
 from vpccni.cloud.records import dotted_quad
+from vpccni.cloud.sim.draws import draw_below
 
 BLOCK: Final = 16
 RESERVED_LOW: Final = 4  # network, router, DNS, reserved; plus the broadcast address
 Policy = Literal["random", "lowest"]
-
-
-def draw_below(rng: random.Random, n: int) -> int:
-    """`rng.randrange(n)` for n > 0: the same draw from the same stream (CPython's rejection sampling on
-    `getrandbits(n.bit_length())`), written here so compiled code does not call into the interpreted `random`
-    module once per address (a test checks it against `randrange` draw for draw)."""
-    k = n.bit_length()
-    r: int = rng.getrandbits(k)
-    while r >= n:
-        r = rng.getrandbits(k)
-    return r
 
 
 @mypyc_attr(serializable=True)  # pickled with the account (persist.py)

@@ -15,8 +15,9 @@ from mypy_extensions import mypyc_attr
 from vpccni.catalog import InstanceLimits
 from vpccni.cloud.clock import Clock
 from vpccni.cloud.records import InstanceMetadata, MetadataEni
-from vpccni.cloud.sim.addresses import SubnetAddresses, draw_below
+from vpccni.cloud.sim.addresses import SubnetAddresses
 from vpccni.cloud.sim.config import SimConfig
+from vpccni.cloud.sim.draws import draw_below, gauss_draw
 from vpccni.cloud.sim.throttle import Throttler
 from vpccni.cloud.sim.trail import CloudTrail
 
@@ -193,7 +194,7 @@ class SimCloud:
         return "02:" + ":".join(f"{draw_below(self.rng, 256):02x}" for _ in range(5))
 
     def lognormal(self, median: float, sigma: float) -> float:
-        return median if sigma <= 0 else median * math.exp(self.rng.gauss(0.0, sigma))
+        return median if sigma <= 0 else median * math.exp(gauss_draw(self.rng, 0.0, sigma))
 
     def metadata_delay(self) -> float:
         low, high = self.config.metadata_delay_bounds
