@@ -1129,14 +1129,18 @@ def _tag_values(tags: dict[str, str], name: str) -> list[str] | None:
 
 
 def _instance_filter_values(inst: InstanceState, name: str, now: float) -> list[str] | None:
-    simple = {
-        "instance-id": [inst.instance_id],
-        "instance-state-name": [inst.state_at(now)],
-        "instance-type": [inst.limits.instance_type],
-        "subnet-id": [inst.subnet_id],
-        "availability-zone": [inst.az],
-    }
-    return simple.get(name) if name in simple else _tag_values(inst.tags, name)
+    # one branch per name, not a dict of every value: only the asked-for value is built (once per filter, resource)
+    if name == "instance-id":
+        return [inst.instance_id]
+    if name == "instance-state-name":
+        return [inst.state_at(now)]
+    if name == "instance-type":
+        return [inst.limits.instance_type]
+    if name == "subnet-id":
+        return [inst.subnet_id]
+    if name == "availability-zone":
+        return [inst.az]
+    return _tag_values(inst.tags, name)
 
 
 def _vpc_filter_values(vpc: VpcState, name: str) -> list[str] | None:
@@ -1152,29 +1156,40 @@ def _vpc_filter_values(vpc: VpcState, name: str) -> list[str] | None:
 
 
 def _subnet_filter_values(subnet: SubnetState, name: str) -> list[str] | None:
-    simple = {
-        "vpc-id": [subnet.vpc_id],
-        "availability-zone": [subnet.az],
-        "subnet-id": [subnet.subnet_id],
-        "cidr-block": [subnet.cidr],
-    }
-    return simple.get(name) if name in simple else _tag_values(subnet.tags, name)
+    if name == "vpc-id":
+        return [subnet.vpc_id]
+    if name == "availability-zone":
+        return [subnet.az]
+    if name == "subnet-id":
+        return [subnet.subnet_id]
+    if name == "cidr-block":
+        return [subnet.cidr]
+    return _tag_values(subnet.tags, name)
 
 
 def _eni_filter_values(cloud: SimCloud, eni: EniState, name: str, now: float) -> list[str] | None:
     att = eni.attachment
-    pool = cloud.subnets[eni.subnet_id].pool
-    simple = {
-        "network-interface-id": [eni.eni_id],
-        "attachment.instance-id": [att.instance_id] if att else [],
-        "attachment.status": [att.status(now)] if att else [],
-        "attachment.device-index": [str(att.device_index)] if att else [],
-        "status": ["in-use" if att else "available"],
-        "vpc-id": [eni.vpc_id],
-        "subnet-id": [eni.subnet_id],
-        "description": [eni.description],
-        "interface-type": [eni.interface_type],
-        "availability-zone": [eni.az],
-        "addresses.private-ip-address": [pool.address(o) for o in (eni.primary, *eni.secondaries)],
-    }
-    return simple.get(name) if name in simple else _tag_values(eni.tags, name)
+    if name == "network-interface-id":
+        return [eni.eni_id]
+    if name == "attachment.instance-id":
+        return [att.instance_id] if att else []
+    if name == "attachment.status":
+        return [att.status(now)] if att else []
+    if name == "attachment.device-index":
+        return [str(att.device_index)] if att else []
+    if name == "status":
+        return ["in-use" if att else "available"]
+    if name == "vpc-id":
+        return [eni.vpc_id]
+    if name == "subnet-id":
+        return [eni.subnet_id]
+    if name == "description":
+        return [eni.description]
+    if name == "interface-type":
+        return [eni.interface_type]
+    if name == "availability-zone":
+        return [eni.az]
+    if name == "addresses.private-ip-address":
+        pool = cloud.subnets[eni.subnet_id].pool
+        return [pool.address(o) for o in (eni.primary, *eni.secondaries)]
+    return _tag_values(eni.tags, name)
