@@ -38,6 +38,7 @@ from vpccni.cloud.sim.state import (
     AttachmentState,
     EniState,
     InstanceState,
+    MetadataView,
     SimCloud,
     SubnetState,
     VpcState,
@@ -280,7 +281,7 @@ class SimEc2:
     def _instance_record(self, inst: InstanceState) -> Instance:
         now = self.cloud.clock.now()
         enis = []
-        for (card, device), eni_id in sorted(inst.devices.items()):
+        for (card, device), eni_id in inst.devices.items():  # in (card, device) order
             att = self.cloud.enis[eni_id].attachment
             assert att is not None
             enis.append(InstanceEni(eni_id, att.attachment_id, device, card, att.status(now)))
@@ -495,20 +496,14 @@ class SimEc2:
             vpc = cloud.vpcs[cloud.subnets[inst.subnet_id].vpc_id]
             views = cloud.metadata_views
             enis = []
-            for (card, device), eni_id in sorted(inst.devices.items()):
+            for (card, device), eni_id in inst.devices.items():  # in (card, device) order
                 eni = cloud.enis[eni_id]
                 if eni.metadata_at > now:
                     continue
                 view = views.get(eni_id)
-                if (
-                    view is None
-                    or view[0] != eni.version
-                    or view[1] != card
-                    or view[2] != device
-                    or not view[3] <= now < view[4]
-                ):
+                if view is None or not view.holds(eni.version, card, device, now):
                     view = views[eni_id] = self._metadata_view(eni, card, device, vpc, now)
-                enis.append(view[5])
+                enis.append(view.entry)
             entries = tuple(enis)
             known = cloud.instance_views.get(instance_id)
             if known is not None and known.enis == entries:  # an immutable snapshot: the same one will do
@@ -527,7 +522,7 @@ class SimEc2:
 
     def _metadata_view(
         self, eni: EniState, card: int, device: int, vpc: VpcState, now: float
-    ) -> tuple[int, int, int, float, float, MetadataEni]:
+    ) -> MetadataView:
         """One ENI's metadata entry at `now`, and the interval around `now` in which it stays the same."""
         subnet = self.cloud.subnets[eni.subnet_id]
         pool = subnet.pool
@@ -551,7 +546,7 @@ class SimEc2:
             + tuple(pool.address(o) for o, at in eni.secondaries.items() if at <= now),
             ipv4_prefixes=tuple(pool.prefix(o) for o, at in eni.prefixes.items() if at <= now),
         )
-        return eni.version, card, device, since, until, entry
+        return MetadataView(eni.version, card, device, since, until, entry)
 
     # --- instances ------------------------------------------------------------------------------
     def run_instances(
@@ -761,7 +756,7 @@ class SimEc2:
             for block in eni.prefixes:
                 eni.prefixes[block] = max(eni.prefixes[block], eni.metadata_at)
             eni.changed()
-            inst.devices[(network_card_index, device_index)] = eni_id
+            inst.put_device(network_card_index, device_index, eni_id)
             cloud.attachments[att.attachment_id] = eni_id
             return att.attachment_id, {"attachmentId": att.attachment_id, "networkCardIndex": network_card_index}
 

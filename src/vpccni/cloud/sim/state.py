@@ -142,12 +142,37 @@ class InstanceState:
     tags: dict[str, str]
     role: str
     state: str = "pending"
-    devices: dict[tuple[int, int], str] = field(default_factory=dict)  # (card, device) → ENI id
+    # (card, device) → ENI id, kept in that order (`put_device`): the metadata view and DescribeInstances list the
+    # ENIs so on every call, and IMDS is polled far more often than ENIs are attached
+    devices: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def put_device(self, card: int, device: int, eni_id: str) -> None:
+        self.devices[(card, device)] = eni_id
+        self.devices = dict(sorted(self.devices.items()))
 
     def state_at(self, now: float) -> str:
         if self.state == "pending" and now >= self.running_at:
             self.state = "running"
         return self.state
+
+
+@mypyc_attr(serializable=True)  # kept on the account (not persisted: load() clears them), pickled with it in tests
+class MetadataView:
+    """One ENI's metadata entry and when it holds: for its `version`, on (card, device), from `since` until `until`."""
+
+    __slots__ = ("version", "card", "device", "since", "until", "entry")
+
+    def __init__(self, version: int, card: int, device: int, since: float, until: float, entry: MetadataEni) -> None:
+        self.version = version
+        self.card = card
+        self.device = device
+        self.since = since
+        self.until = until
+        self.entry = entry
+
+    def holds(self, version: int, card: int, device: int, now: float) -> bool:
+        same = self.version == version and self.card == card and self.device == device
+        return same and self.since <= now < self.until
 
 
 class SimCloud:
@@ -182,7 +207,7 @@ class SimCloud:
         # Called (outside the lock) before such a call returns: the daemon waits until the change is durable.
         self.after_change: Callable[[], None] | None = None
         # ENI id → (version, card, device, visible from, visible until, the ENI's metadata entry)
-        self.metadata_views: dict[str, tuple[int, int, int, float, float, MetadataEni]] = {}
+        self.metadata_views: dict[str, MetadataView] = {}
         # each instance's last metadata view, handed out again while its ENI entries are the same (not persisted)
         self.instance_views: dict[str, InstanceMetadata] = {}
 
