@@ -60,14 +60,17 @@ class FoldedSink(Protocol):
 
 def _read_folded(sink: FoldedSink) -> NodeSnapshot:
     snapshot = NodeSnapshot()
+    # each attribute read once: the sink is typed by a Protocol, so every read is a generic lookup
+    gauges, counters, summaries = sink.gauges, sink.counters, sink.summaries
+    values, latencies = snapshot.values, snapshot.summaries
     for source in _VALUE_SOURCES:
-        series = sink.gauges.get(source) or sink.counters.get(source)
+        series = gauges.get(source) or counters.get(source)
         if series:
-            snapshot.values[source] = series
+            values[source] = series
     for source in _LATENCY_SOURCES:
-        folded = sink.summaries.get(source)
+        folded = summaries.get(source)
         if folded:
-            snapshot.summaries[source] = folded  # read-only use: no copy
+            latencies[source] = folded  # read-only use: no copy
     return snapshot
 
 

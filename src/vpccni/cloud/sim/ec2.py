@@ -520,9 +520,7 @@ class SimEc2:
             )
             return made
 
-    def _metadata_view(
-        self, eni: EniState, card: int, device: int, vpc: VpcState, now: float
-    ) -> MetadataView:
+    def _metadata_view(self, eni: EniState, card: int, device: int, vpc: VpcState, now: float) -> MetadataView:
         """One ENI's metadata entry at `now`, and the interval around `now` in which it stays the same."""
         subnet = self.cloud.subnets[eni.subnet_id]
         pool = subnet.pool
