@@ -20,6 +20,8 @@ CALLS: Final = "awscni_ec2api_req_count"
 FAILED_CALLS: Final = "awscni_ec2api_error_count"
 API_ERRORS: Final = "awscni_aws_api_error_count"
 KEPT: Final = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter → the label it is kept by
+# read back from the helper's counters, so they must be among them
+assert all(name in HELPER_SOURCES for name in KEPT), "a kept counter is not one the metrics helper reads"
 
 
 def _label(labels: Labels, name: str) -> str:
@@ -31,17 +33,14 @@ def _label(labels: Labels, name: str) -> str:
 
 
 class NodeCounters:
-    """EC2 calls and failed calls by action (`fn`), API errors by code (`error`), and the families the metrics
-    helper reads (counters and gauges by labels, latency folded into count and sum, so memory stays flat);
-    everything else is dropped."""
+    """The families the metrics helper reads (counters and gauges by labels, latency folded into count and sum, so
+    memory stays flat), everything else dropped. EC2 calls and failed calls by action (`fn`) and API errors by code
+    (`error`) are read from those same counters: one dict update per call, not one per view of it."""
 
-    __slots__ = ("calls", "failed_calls", "errors", "calls_total", "counters", "gauges", "summaries")
+    __slots__ = ("calls_total", "counters", "gauges", "summaries")
 
     def __init__(self) -> None:
-        self.calls: dict[str, float] = {}
-        self.failed_calls: dict[str, float] = {}
-        self.errors: dict[str, float] = {}
-        self.calls_total = 0.0
+        self.calls_total = 0.0  # read on every pool cycle (whether anything moved), so kept apart
         self.counters: dict[str, dict[Labels, float]] = {}
         self.gauges: dict[str, dict[Labels, float]] = {}
         # count and sum, as the metrics helper reads them: a sample then takes the series as they are
@@ -49,15 +48,7 @@ class NodeCounters:
 
     def inc(self, name: str, amount: float = 1.0, labels: Labels = ()) -> None:
         if name == CALLS:
-            fn = _label(labels, "fn")
-            self.calls[fn] = self.calls.get(fn, 0.0) + amount
             self.calls_total += amount
-        elif name == FAILED_CALLS:
-            fn = _label(labels, "fn")
-            self.failed_calls[fn] = self.failed_calls.get(fn, 0.0) + amount
-        elif name == API_ERRORS:
-            code = _label(labels, "error")
-            self.errors[code] = self.errors.get(code, 0.0) + amount
         if name in HELPER_SOURCES:
             series = self.counters.get(name)
             if series is None:
@@ -97,8 +88,12 @@ class NodeCounters:
         return sum(self.counters.get(name, {}).values())
 
     def by_label(self, name: str, label: str) -> dict[str, float]:
-        """A kept counter per value of its label, like `CountingMetrics.by_label` (empty for anything else)."""
+        """A kept counter per value of its label, like `CountingMetrics.by_label` (empty for anything else), in the
+        order the values were first counted. The counts are whole numbers, so the sums are exact in any order."""
         if KEPT.get(name) != label:
             return {}
-        kept = {CALLS: self.calls, FAILED_CALLS: self.failed_calls, API_ERRORS: self.errors}[name]
-        return dict(kept)
+        out: dict[str, float] = {}
+        for labels, count in self.counters.get(name, {}).items():
+            value = _label(labels, label)
+            out[value] = out.get(value, 0.0) + count
+        return out

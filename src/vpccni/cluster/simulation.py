@@ -29,6 +29,7 @@ from vpccni.cluster.autoscaler import Autoscaler
 from vpccni.cluster.clocks import ActingClock, EventQueue, LocalClock, Timeline
 from vpccni.cluster.efficiency import Durations, IdleAddresses, IpWaits
 from vpccni.cluster.model import Capacity, DaemonSetPods, Deployment, Group, Launched, Node, Phase, Pod, Shape
+from vpccni.cluster.node_metrics import API_ERRORS, CALLS
 from vpccni.cluster.progress import RunProgress, StopRequest
 from vpccni.cluster.scenario import (
     Action,
@@ -727,7 +728,7 @@ class ClusterSimulation:
         errors = sum(self.asg_errors.values())
         for node in (*nodes, *self.removed_nodes):  # totals per node: a node's counts by action are whole numbers
             calls += int(node.metrics.calls_total)
-            errors += int(sum(node.metrics.errors.values()))
+            errors += int(node.metrics.total(API_ERRORS))
         return {
             "t": self.world.now(),
             "nodes": len(nodes),
@@ -787,14 +788,14 @@ class ClusterSimulation:
     def _ec2_calls(self) -> Counter[str]:
         calls: Counter[str] = Counter(self.asg_calls)
         for node in (*self.all_nodes(), *self.removed_nodes):
-            for action, count in node.metrics.calls.items():
+            for action, count in node.metrics.by_label(CALLS, "fn").items():
                 calls[action] += int(count)
         return calls
 
     def _errors(self) -> Counter[str]:
         errors: Counter[str] = Counter(self.asg_errors)
         for node in (*self.all_nodes(), *self.removed_nodes):
-            for code, count in node.metrics.errors.items():
+            for code, count in node.metrics.by_label(API_ERRORS, "error").items():
                 errors[code] += int(count)
         return errors
 
