@@ -121,6 +121,9 @@ def test_dotted_quad_is_ipaddress(value: int) -> None:
     | st.integers(0, 10**9).map(lambda n: n / 1000 + 0.0005)  # half-millisecond ties, as near as floats get
     | st.integers(0, 10**9).map(lambda n: n / 1000)
     | st.integers(0, 2 * 10**9).map(lambda n: n / 2e9)  # half-units of the 9th digit (the scheduler's share)
+    | st.integers(0, 10**7).map(lambda n: n * 0.0016015625)  # shares of whole pods: exact ties at 9 digits
+    | st.integers(0, 2 * 10**9).map(lambda n: math.nextafter(n / 2e9, 1.0))  # a float either side of a tie
+    | st.integers(1, 2 * 10**9).map(lambda n: math.nextafter(n / 2e9, 0.0))
     | st.sampled_from([-0.0001, -0.0, 0.0, float("nan"), float("inf"), 2e12, 0.0005, 0.0625, 2.675, 0.5]),
 )
 def test_round_decimal_is_round(digits: int, value: float) -> None:
