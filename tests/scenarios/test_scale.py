@@ -15,6 +15,7 @@ import math
 import random
 import signal
 import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -388,6 +389,19 @@ def test_a_dates_epoch_comes_from_the_clock_kind() -> None:
     assert VirtualClock().epoch == VIRTUAL_EPOCH and RealClock().epoch == 0.0
     assert utc_iso(5.0, VirtualClock.epoch) == "2026-01-01T00:00:05Z"
     assert utc_iso(5.0, RealClock.epoch) == "1970-01-01T00:00:05Z"  # a real reading is never shifted
+
+
+@settings(max_examples=500)
+@given(
+    st.floats(0, 1e9, allow_nan=False)
+    | st.integers(0, 10**9).map(lambda n: n + 0.9999995)  # microseconds rounding up into the next second
+    | st.integers(0, 10**9).map(lambda n: math.nextafter(n + 0.9999995, 0.0))
+    | st.integers(0, 10**9).map(lambda n: n + 0.0000005),
+    st.sampled_from([VIRTUAL_EPOCH, 0.0]),
+)
+def test_utc_iso_shows_the_second_datetime_shows(seconds: float, epoch: float) -> None:
+    want = datetime.fromtimestamp(seconds + epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert utc_iso(seconds, epoch) == want
 
 
 def _name(path: Path) -> str:

@@ -9,6 +9,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
@@ -156,6 +157,9 @@ class InstanceState:
         return self.state
 
 
+_OCTET_HEX: Final = [f"{octet:02x}" for octet in range(256)]  # a MAC's octets, formatted once
+
+
 @mypyc_attr(serializable=True)  # kept on the account (not persisted: load() clears them), pickled with it in tests
 class MetadataView:
     """One ENI's metadata entry and when it holds: for its `version`, on (card, device), from `since` until `until`."""
@@ -216,7 +220,8 @@ class SimCloud:
         return f"{prefix}-{self.rng.getrandbits(68):017x}"
 
     def new_mac(self) -> str:
-        return "02:" + ":".join(f"{draw_below(self.rng, 256):02x}" for _ in range(5))
+        rng = self.rng
+        return "02:" + ":".join([_OCTET_HEX[draw_below(rng, 256)] for _ in range(5)])
 
     def lognormal(self, median: float, sigma: float) -> float:
         return median if sigma <= 0 else median * math.exp(gauss_draw(self.rng, 0.0, sigma))
