@@ -12,7 +12,6 @@ quantiles exactly (they are reported to the millisecond, and rounding keeps the 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -105,7 +104,7 @@ class Durations:
     merge by adding their counts.
     """
 
-    counts: Counter[float] = field(default_factory=Counter)
+    counts: dict[float, int] = field(default_factory=dict)  # a plain dict: compiled, indexed natively per pod
     n: int = 0
 
     def record(self, seconds: float) -> None:
@@ -114,7 +113,9 @@ class Durations:
         self.n += 1
 
     def merge(self, other: Durations) -> None:
-        self.counts.update(other.counts)
+        counts = self.counts
+        for value, count in other.counts.items():
+            counts[value] = counts.get(value, 0) + count
         self.n += other.n
 
     def quantile(self, q: float) -> float:

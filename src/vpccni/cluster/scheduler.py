@@ -92,9 +92,13 @@ class PendingPods:
             self._untried[pod.name] = pod
 
     def remove(self, pod: Pod) -> None:
-        if self._pods.pop(pod.name, None) is None:
+        # membership and del, not pop(name, None): compiled, these are native dict operations (once per bound pod)
+        name = pod.name
+        if name not in self._pods:
             return
-        self._untried.pop(pod.name, None)
+        del self._pods[name]
+        if name in self._untried:
+            del self._untried[name]
         shape = pod.fit_shape
         left = self._shapes[shape] - 1
         if left:
