@@ -50,6 +50,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "vpccni.cluster.stepping",
     "vpccni.ipam.adaptive",
     "vpccni.ipam.backend",
+    "vpccni.ipam.checkpoint",
     "vpccni.ipam.datastore",
     "vpccni.ipam.facts",
     "vpccni.ipam.lifecycle",
