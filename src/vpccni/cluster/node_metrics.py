@@ -24,6 +24,12 @@ KEPT: Final = {CALLS: "fn", FAILED_CALLS: "fn", API_ERRORS: "error"}  # counter 
 assert all(name in HELPER_SOURCES for name in KEPT), "a kept counter is not one the metrics helper reads"
 
 
+def _summary(observations: float, total: float) -> Summary:
+    """Summary(observations, total), built as the tuple it is: the named tuple's generated __new__ is interpreted
+    code, and a node folds one latency observation per EC2 call."""
+    return tuple.__new__(Summary, (observations, total, None))
+
+
 def _label(labels: Labels, name: str) -> str:
     """One label's value ("" when absent): the series' key is a handful of pairs, so a walk beats a dict."""
     for label, value in labels:
@@ -77,9 +83,10 @@ class NodeCounters:
         if series is None:
             series = self.summaries[name] = {}
         folded = series.get(labels)
-        series[labels] = (
-            Summary(1.0, value) if folded is None else Summary(folded.observations + 1, folded.total + value)
-        )
+        if folded is None:
+            series[labels] = _summary(1.0, value)
+        else:
+            series[labels] = _summary(folded.observations + 1, folded.total + value)
 
     def total(self, name: str) -> float:
         """A counter summed over its labels (the kept ones and the metrics helper's), like `CountingMetrics.total`."""
