@@ -28,14 +28,17 @@ def _written_out_inits() -> list[tuple[str, ast.ClassDef, ast.FunctionDef]]:
     return found
 
 
-def _fields(cls: ast.ClassDef) -> list[tuple[str, str | None]]:
-    """(name, default source) of each dataclass field, in order."""
+def _fields(cls: ast.ClassDef, init: bool = True) -> list[tuple[str, str | None]]:
+    """(name, default source) of each dataclass field, in order: those `__init__` takes, or (init=False) the rest,
+    which the body derives."""
     fields = []
     for statement in cls.body:
         if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
             if "ClassVar" in ast.unparse(statement.annotation):
                 continue
             default = None if statement.value is None else ast.unparse(statement.value)
+            if (default is not None and "init=False" in default) == init:
+                continue
             fields.append((statement.target.id, default))
     return fields
 
@@ -74,4 +77,4 @@ def test_init_takes_exactly_the_fields(name: str, cls: ast.ClassDef, init: ast.F
             assigned.add(ast.literal_eval(statement.args[1]))
         elif isinstance(statement, ast.Attribute) and isinstance(statement.ctx, ast.Store):
             assigned.add(statement.attr)
-    assert assigned == {f for f, _ in fields}, f"{name}: not every field is set"
+    assert assigned == {f for f, _ in fields + _fields(cls, init=False)}, f"{name}: not every field is set"

@@ -84,11 +84,14 @@ class IpamKey:
     network_name: str
     container_id: str
     if_name: str
+    # hashed once: a pod's key is looked up and indexed several times per ADD and DEL
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __init__(self, network_name: str, container_id: str, if_name: str) -> None:
         object.__setattr__(self, "network_name", network_name)
         object.__setattr__(self, "container_id", container_id)
         object.__setattr__(self, "if_name", if_name)
+        object.__setattr__(self, "_hash", hash((network_name, container_id, if_name)))
 
     # written out like __init__ (compiled): the datastore looks a key up on every pod ADD and DEL
     def __eq__(self, other: object) -> bool:
@@ -101,7 +104,11 @@ class IpamKey:
         )
 
     def __hash__(self) -> int:
-        return hash((self.network_name, self.container_id, self.if_name))
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[IpamKey], tuple[str, str, str]]:
+        """Pickled by its fields: another process hashes strings differently, so it hashes the key again."""
+        return IpamKey, (self.network_name, self.container_id, self.if_name)
 
 
 @dataclass(frozen=True, slots=True)
