@@ -160,7 +160,6 @@ class InstanceState:
 _OCTET_HEX: Final = [f"{octet:02x}" for octet in range(256)]  # a MAC's octets, formatted once
 
 
-@mypyc_attr(serializable=True)  # kept on the account (not persisted: load() clears them), pickled with it in tests
 class MetadataView:
     """One ENI's metadata entry and when it holds: for its `version`, on (card, device), from `since` until `until`."""
 
@@ -210,7 +209,7 @@ class SimCloud:
         self.on_change: Callable[[SimCloud], None] | None = None
         # Called (outside the lock) before such a call returns: the daemon waits until the change is durable.
         self.after_change: Callable[[], None] | None = None
-        # ENI id → (version, card, device, visible from, visible until, the ENI's metadata entry)
+        # ENI id → its last metadata entry and when that holds (not persisted: `persist.load` clears them)
         self.metadata_views: dict[str, MetadataView] = {}
         # each instance's last metadata view, handed out again while its ENI entries are the same (not persisted)
         self.instance_views: dict[str, InstanceMetadata] = {}
