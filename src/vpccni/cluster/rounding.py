@@ -24,11 +24,11 @@ def round_decimal(value: float, digits: int) -> float:
         scaled = value * scale
         if 0.0 < scaled < _LIMIT:  # zero keeps its sign by `round`; NaN fails this test
             nearest = floor(scaled + 0.5)
-            if abs(scaled - (nearest - 0.5)) > _MARGIN:
+            d = scaled - (nearest - 0.5)  # from the tie below `nearest`
+            if abs(d) > _MARGIN:
                 return nearest / scale
             # near a tie: which side of it the exact product lies on (d is a whole number of the product's ulps,
             # so only when it is zero can the product's rounding error decide)
-            d = scaled - (nearest - 0.5)
             if d == 0.0:
                 d = _product_error(value, scale, scaled)
                 if d == 0.0:  # an exact tie: to even

@@ -49,8 +49,8 @@ def load(cloud: SimCloud, path: str) -> bool:
     with cloud.lock:
         for name in FIELDS:
             setattr(cloud, name, state[name])
-        for instance in cloud.instances.values():  # as `put_device` keeps them (a file may predate that)
-            instance.devices = dict(sorted(instance.devices.items()))
+        for instance in cloud.instances.values():
+            instance.order_devices()
         cloud.metadata_views.clear()  # views of the ENIs the loaded ones replace
         cloud.instance_views.clear()
         cloud.rng.setstate(state["rng"])

@@ -149,6 +149,10 @@ class InstanceState:
 
     def put_device(self, card: int, device: int, eni_id: str) -> None:
         self.devices[(card, device)] = eni_id
+        self.order_devices()
+
+    def order_devices(self) -> None:
+        """Put `devices` in (card, device) order (after an attach, or on loading a file saved before they were)."""
         self.devices = dict(sorted(self.devices.items()))
 
     def state_at(self, now: float) -> str:
