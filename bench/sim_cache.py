@@ -14,7 +14,7 @@ Above about 2,000 nodes the churn's ENI demand outruns one account's EC2 limits:
 retries (cheap events) then change the mix, so keep the sizes below that to compare like with like.
 
 Instructions per event hardly change with the node count (see the closing notes of issue #14: within 8 % from
-50 to 1,000 nodes). When the steady rate falls where the random-read cost rises, the run is bound by where its
+100 to 1,000 nodes). When the steady rate falls where the random-read cost rises, the run is bound by where its
 data lives, not by what it computes. It never fails on the figures.
 
     python bench/sim_cache.py [--nodes 50 100 300 1000] [--json]
