@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import subprocess
 import sys
@@ -111,7 +110,7 @@ def read_cost_ns(working_set: int, reads: int = 2_000_000) -> float:
 
 def child(args: list[str]) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter, so each size's heap and cache are its own."""
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=dict(os.environ))
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
     return dict(json.loads(out.stdout))
